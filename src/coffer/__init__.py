@@ -1,0 +1,1 @@
+"""Coffer: prepaid-cash billing for online services."""

@@ -1,0 +1,112 @@
+"""Composition root: builds the runtime, and holds the use cases that span packages.
+
+Tenancy and the ledger are independent siblings (DESIGN §3); what joins them — opening a
+wallet when a member is created, turning a member into the ledger's ``WalletRef``, the member
+status rules for moving cash — lives here, below the entry points that call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy.engine import Connection
+
+from coffer.config import Settings
+from coffer.db.engine import make_engine
+from coffer.db.transaction import Database
+from coffer.kernel.clock import Clock, SystemClock
+from coffer.kernel.errors import Conflict
+from coffer.ledger import accounts as ledger_accounts
+from coffer.ledger import service as ledger
+from coffer.ledger.model import WalletRef
+from coffer.tenancy import service as tenancy
+from coffer.tenancy.model import Member, NewApiKey, Service
+
+
+@dataclass
+class Runtime:
+    """What every entry point needs: settings, the database and a clock."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        if settings.database_url.startswith("sqlite"):
+            settings.ensure_data_dir()
+        return cls(settings, Database(make_engine(settings.database_url)), clock or SystemClock())
+
+
+def create_service(
+    conn: Connection, *, name: str, currency: str, timezone: str, clock: Clock, key_label: str = ""
+) -> tuple[Service, NewApiKey]:
+    """A new service with its system accounts and a first API key."""
+    now = clock.now()
+    service = tenancy.create_service(conn, name=name, currency=currency, timezone=timezone, now=now)
+    ledger_accounts.open_service_accounts(conn, service.id, service.currency, now=now)
+    key = tenancy.create_api_key(conn, service.id, now=now, label=key_label or "default")
+    return service, key
+
+
+def create_member(
+    conn: Connection, service: Service, external_id: str, *, clock: Clock, grade: str = "basic"
+) -> Member:
+    """A new member with an empty wallet."""
+    now = clock.now()
+    member = tenancy.create_member(conn, service.id, external_id, now=now, grade=grade)
+    ledger_accounts.open_wallet(conn, wallet_ref(service, member), now=now)
+    return member
+
+
+def wallet_ref(service: Service, member: Member) -> WalletRef:
+    return WalletRef(
+        service_id=service.id,
+        member_id=member.id,
+        currency=service.currency,
+        timezone=service.timezone,
+        consumption_order=service.consumption_order,
+    )
+
+
+#: What a member in each status may do with cash. Suspended members keep their cash and may
+#: receive it (compensation, reversals) but cannot spend or reserve; closed members do nothing.
+MAY_SPEND = frozenset({"active"})
+MAY_RECEIVE = frozenset({"active", "suspended"})
+
+
+def member_wallet(
+    conn: Connection, service: Service, external_id: str, *, spending: bool
+) -> tuple[Member, WalletRef]:
+    """The member and its wallet, refusing members whose status forbids the operation."""
+    member = tenancy.get_member(conn, service.id, external_id)
+    allowed = MAY_SPEND if spending else MAY_RECEIVE
+    if member.status not in allowed:
+        raise Conflict(
+            f"member_{member.status}",
+            f"Member {external_id!r} is {member.status} and cannot "
+            f"{'spend' if spending else 'receive'} cash.",
+        )
+    return member, wallet_ref(service, member)
+
+
+def wallet_of_member_id(
+    conn: Connection, service: Service, member_id: UUID
+) -> tuple[Member, WalletRef]:
+    member = tenancy.get_member_by_id(conn, service.id, member_id)
+    return member, wallet_ref(service, member)
+
+
+def resolve_wallet(conn: Connection, service_id: UUID, member_id: UUID) -> WalletRef:
+    """The ledger's ``WalletResolver`` for jobs that start from a hold or a lot."""
+    service = tenancy.get_service(conn, service_id)
+    return wallet_ref(service, tenancy.get_member_by_id(conn, service_id, member_id))
+
+
+def expire_holds(runtime: Runtime) -> int:
+    return ledger.expire_holds(runtime.db, runtime.clock, resolve_wallet)
+
+
+def expire_lots(runtime: Runtime) -> int:
+    return ledger.expire_lots(runtime.db, runtime.clock, resolve_wallet)

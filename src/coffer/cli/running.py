@@ -1,0 +1,100 @@
+"""``coffer serve``, ``coffer worker`` and ``coffer up`` (the embedded all-in-one)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import typer
+import uvicorn
+
+from coffer.api.asgi import create_app
+from coffer.app import Runtime
+from coffer.cli.context import runtime
+from coffer.cli.demo import ensure_demo
+from coffer.jobs.handlers import default_handlers
+from coffer.jobs.worker import Worker
+from coffer.migrations import upgrade
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Address to bind (default COFFER_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default COFFER_PORT)."),
+) -> None:
+    """Run the HTTP server: the open API, health and metrics."""
+    rt = runtime()
+    uvicorn.run(
+        create_app(rt),
+        host=host or rt.settings.host,
+        port=port or rt.settings.port,
+        log_level="info",
+    )
+
+
+def worker(
+    scheduler: bool = typer.Option(True, help="Also fire scheduled jobs (safe on many workers)."),
+    once: bool = typer.Option(False, help="Run one batch and exit."),
+) -> None:
+    """Run the job queue: webhooks, expiry, the invariant audit."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    rt = runtime()
+    job_worker = _worker(rt, scheduler)
+    if once:
+        typer.echo(f"ran {job_worker.run_once()} job(s)")
+        return
+    job_worker.run_forever(threading.Event())
+
+
+def up(
+    host: str | None = typer.Option(None, help="Address to bind (default COFFER_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default COFFER_PORT)."),
+) -> None:
+    """All in one: migrate, seed a demo service, run a worker and the server."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    rt = runtime()
+    upgrade(rt.db.engine)
+    demo = ensure_demo(rt)
+    host = host or rt.settings.host
+    port = port or rt.settings.port
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=_worker(rt, scheduler=True).run_forever, args=(stop,), daemon=True, name="worker"
+    )
+    thread.start()
+    base = f"http://{host}:{port}"
+    typer.echo(
+        "\n".join(
+            [
+                "",
+                f"Coffer is running at {base}",
+                f"  open API docs:  {base}/docs",
+                f"  database:       {rt.db.engine.url.render_as_string(hide_password=True)}",
+                f"  demo service:   {demo['service_id']} ({demo['name']}, {demo['currency']})",
+                f"  demo API key:   {demo['api_key']}",
+                f"  try:            curl -H 'Authorization: Bearer {demo['api_key']}' "
+                f"{base}/api/v1/members/alice/balance",
+                "",
+            ]
+        )
+    )
+    try:
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def _worker(rt: Runtime, scheduler: bool) -> Worker:
+    return Worker(
+        rt.db,
+        rt.clock,
+        default_handlers(rt.settings),
+        poll_seconds=rt.settings.worker_poll_seconds,
+        scheduler=scheduler,
+    )
+
+
+def register(root: typer.Typer) -> None:
+    root.command()(serve)
+    root.command()(worker)
+    root.command()(up)

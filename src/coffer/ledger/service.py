@@ -1,0 +1,535 @@
+"""Ledger use cases: grant, spend, reverse, holds, expiry. Each runs in the caller's transaction.
+
+Every operation on a member first takes the wallet lock, then sweeps the member's expired lots to
+breakage (so a balance is never spent from expired cash), then plans its draws with the pure rules
+in ``model`` and hands one journal to the write engine. Each queues its webhook event in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
+
+from coffer.db.outbox import emit_event
+from coffer.db.transaction import Database
+from coffer.kernel.clock import Clock
+from coffer.kernel.errors import Conflict, InvalidInput
+from coffer.kernel.ids import uuid7
+from coffer.kernel.money import parse_amount
+from coffer.ledger import store
+from coffer.ledger.accounts import grant_funding_account
+from coffer.ledger.engine import Entry, JournalDraft, NewLot, post
+from coffer.ledger.model import CASH_KINDS, Draw, WalletRef, allocate, by_kind, split_commit
+from coffer.ledger.tables import LOT_SOURCES, holds
+
+#: Longest a hold may last.
+MAX_HOLD_SECONDS = 7 * 24 * 3600
+
+REVERSIBLE_KINDS = ("spend",)
+
+#: Finds the wallet of a member for jobs that start from a row (holds, lots) rather than a
+#: request: supplied by the composition root, which knows services and members.
+WalletResolver = Callable[[Connection, UUID, UUID], WalletRef]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantResult:
+    journal_id: UUID
+    lot_id: UUID
+    amount: int
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpendResult:
+    journal_id: UUID
+    amount: int
+    draws: list[Draw]
+
+
+@dataclass(frozen=True, slots=True)
+class HoldResult:
+    hold: store.HoldRow
+    journal_id: UUID
+
+
+def _text(value: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise InvalidInput(f"missing_{field}", f"{field} is required.")
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInput(f"invalid_{field}", f"{field} must be text of at most {limit} chars.")
+    return value
+
+
+def _event_data(
+    wallet: WalletRef, member_external_id: str | None, **data: object
+) -> dict[str, object]:
+    return {"member_id": str(wallet.member_id), "external_id": member_external_id, **data}
+
+
+def grant(
+    conn: Connection,
+    wallet: WalletRef,
+    *,
+    amount: int,
+    kind: str,
+    source: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    expires_at: datetime | None = None,
+    refundable: bool | None = None,
+    external_id: str | None = None,
+) -> GrantResult:
+    """Credit member cash of ``kind`` as a new lot, funded by the source's system account."""
+    parse_amount(amount)
+    if kind not in CASH_KINDS:
+        raise InvalidInput("invalid_cash_kind", f"cash_kind must be one of {CASH_KINDS}.")
+    if source not in LOT_SOURCES:
+        raise InvalidInput("invalid_source", f"source must be one of {LOT_SOURCES}.")
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput("invalid_expiry", "expires_at must be in the future.")
+    reason = _text(reason, "reason", 500, required=source == "admin")
+    store.lock_wallet(conn, wallet.member_id)
+    _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
+    posted = post(
+        conn,
+        JournalDraft(
+            wallet=wallet,
+            kind="grant",
+            amount=amount,
+            actor=actor,
+            reason=reason,
+            entries=[Entry(f"cash:{kind}", amount), Entry(grant_funding_account(source), -amount)],
+            new_lot=NewLot(
+                kind=kind,
+                source=source,
+                amount=amount,
+                refundable=(kind == "paid" and source == "charge")
+                if refundable is None
+                else refundable,
+                expires_at=expires_at,
+                reason=reason,
+            ),
+        ),
+        now=now,
+    )
+    assert posted.lot_id is not None
+    emit_event(
+        conn,
+        wallet.service_id,
+        "cash.granted",
+        _event_data(
+            wallet,
+            external_id,
+            journal_id=str(posted.journal_id),
+            amount=amount,
+            currency=wallet.currency,
+            cash_kind=kind,
+            source=source,
+            expires_at=expires_at.isoformat() if expires_at else None,
+        ),
+        now=now,
+    )
+    return GrantResult(posted.journal_id, posted.lot_id, amount, kind)
+
+
+def spend(
+    conn: Connection,
+    wallet: WalletRef,
+    *,
+    amount: int,
+    reference: str,
+    actor: str,
+    now: datetime,
+    memo: str | None = None,
+    external_id: str | None = None,
+) -> SpendResult:
+    """Debit cash in the service's consumption order, or refuse with ``insufficient_funds``."""
+    parse_amount(amount)
+    reference_text = _text(reference, "reference", 200, required=True)
+    memo = _text(memo, "memo", 500)
+    store.lock_wallet(conn, wallet.member_id)
+    _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
+    draws = allocate(
+        store.open_lots(conn, wallet.member_id), amount, order=wallet.consumption_order, now=now
+    )
+    kinds = by_kind(draws)
+    posted = post(
+        conn,
+        JournalDraft(
+            wallet=wallet,
+            kind="spend",
+            amount=amount,
+            actor=actor,
+            reference=reference_text,
+            memo=memo,
+            entries=[
+                Entry("cash:bonus", -kinds["bonus"]),
+                Entry("cash:paid", -kinds["paid"]),
+                Entry("sales_revenue", amount),
+            ],
+            draws=draws,
+        ),
+        now=now,
+    )
+    emit_event(
+        conn,
+        wallet.service_id,
+        "cash.spent",
+        _event_data(
+            wallet,
+            external_id,
+            journal_id=str(posted.journal_id),
+            amount=amount,
+            currency=wallet.currency,
+            reference=reference_text,
+            paid=kinds["paid"],
+            bonus=kinds["bonus"],
+        ),
+        now=now,
+    )
+    return SpendResult(posted.journal_id, amount, draws)
+
+
+def reverse_spend(
+    conn: Connection,
+    wallet: WalletRef,
+    journal_id: UUID,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    external_id: str | None = None,
+) -> SpendResult:
+    """Put a spend's cash back into the exact lots it drew from (see ``model`` for expiry)."""
+    reason = _text(reason, "reason", 500)
+    store.lock_wallet(conn, wallet.member_id)
+    original = store.find_journal(conn, wallet.service_id, journal_id)
+    if original["kind"] not in REVERSIBLE_KINDS or original["member_id"] != wallet.member_id:
+        raise Conflict("not_reversible", "Only a spend can be reversed.")
+    if store.reversal_of(conn, journal_id) is not None:
+        raise Conflict("already_reversed", "This spend has already been reversed.")
+    draws = store.journal_draws(conn, journal_id)
+    kinds = by_kind(draws)
+    amount = sum(kinds.values())
+    posted = post(
+        conn,
+        JournalDraft(
+            wallet=wallet,
+            kind="spend_reversal",
+            amount=amount,
+            actor=actor,
+            reason=reason,
+            reference=str(original["reference"]) if original["reference"] else None,
+            reverses_id=journal_id,
+            entries=[
+                Entry("cash:bonus", kinds["bonus"]),
+                Entry("cash:paid", kinds["paid"]),
+                Entry("sales_revenue", -amount),
+            ],
+            restores=draws,
+        ),
+        now=now,
+    )
+    emit_event(
+        conn,
+        wallet.service_id,
+        "cash.spend_reversed",
+        _event_data(
+            wallet,
+            external_id,
+            journal_id=str(posted.journal_id),
+            reverses=str(journal_id),
+            amount=amount,
+            currency=wallet.currency,
+        ),
+        now=now,
+    )
+    _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
+    return SpendResult(posted.journal_id, amount, draws)
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+
+def reserve(
+    conn: Connection,
+    wallet: WalletRef,
+    *,
+    amount: int,
+    expires_in_seconds: int,
+    reference: str | None,
+    actor: str,
+    now: datetime,
+    external_id: str | None = None,
+) -> HoldResult:
+    """Reserve cash: draw it from lots into ``cash:held`` until commit, release or expiry."""
+    parse_amount(amount)
+    if (
+        isinstance(expires_in_seconds, bool)
+        or not isinstance(expires_in_seconds, int)
+        or not 1 <= expires_in_seconds <= MAX_HOLD_SECONDS
+    ):
+        raise InvalidInput(
+            "invalid_expires_in_seconds",
+            f"expires_in_seconds must be an integer from 1 to {MAX_HOLD_SECONDS}.",
+        )
+    reference = _text(reference, "reference", 200)
+    store.lock_wallet(conn, wallet.member_id)
+    _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
+    draws = allocate(
+        store.open_lots(conn, wallet.member_id), amount, order=wallet.consumption_order, now=now
+    )
+    kinds = by_kind(draws)
+    hold_id = uuid7()
+    conn.execute(
+        holds.insert().values(
+            id=hold_id,
+            service_id=wallet.service_id,
+            member_id=wallet.member_id,
+            amount=amount,
+            committed=0,
+            status="active",
+            reference=reference,
+            expires_at=now + timedelta(seconds=expires_in_seconds),
+            created_at=now,
+        )
+    )
+    posted = post(
+        conn,
+        JournalDraft(
+            wallet=wallet,
+            kind="hold",
+            amount=amount,
+            actor=actor,
+            reference=reference,
+            hold_id=hold_id,
+            entries=[
+                Entry("cash:bonus", -kinds["bonus"]),
+                Entry("cash:paid", -kinds["paid"]),
+                Entry("cash:held", amount),
+            ],
+            draws=draws,
+        ),
+        now=now,
+    )
+    return HoldResult(store.get_hold(conn, wallet.service_id, hold_id), posted.journal_id)
+
+
+def commit_hold(
+    conn: Connection,
+    wallet: WalletRef,
+    hold_id: UUID,
+    *,
+    actor: str,
+    now: datetime,
+    amount: int | None = None,
+    external_id: str | None = None,
+) -> HoldResult:
+    """Spend all or part of a hold; the rest goes back to the lots it came from."""
+    store.lock_wallet(conn, wallet.member_id)
+    hold = _active_hold(conn, wallet, hold_id, now)
+    commit = hold.amount if amount is None else parse_amount(amount, allow_zero=True)
+    if commit > hold.amount:
+        raise InvalidInput(
+            "amount_exceeds_hold",
+            f"Cannot commit {commit}: the hold is for {hold.amount}.",
+            {"hold_amount": hold.amount},
+        )
+    return _close_hold(conn, wallet, hold, commit, "committed", actor, now, external_id)
+
+
+def release_hold(
+    conn: Connection,
+    wallet: WalletRef,
+    hold_id: UUID,
+    *,
+    actor: str,
+    now: datetime,
+    external_id: str | None = None,
+) -> HoldResult:
+    store.lock_wallet(conn, wallet.member_id)
+    hold = _active_hold(conn, wallet, hold_id, now)
+    return _close_hold(conn, wallet, hold, 0, "released", actor, now, external_id)
+
+
+def _active_hold(
+    conn: Connection, wallet: WalletRef, hold_id: UUID, now: datetime
+) -> store.HoldRow:
+    hold = store.get_hold(conn, wallet.service_id, hold_id)
+    if hold.member_id != wallet.member_id:
+        raise InvalidInput("hold_member_mismatch", "The hold belongs to another member.")
+    if hold.status != "active":
+        raise Conflict(f"hold_{hold.status}", f"The hold is already {hold.status}.")
+    if hold.expires_at <= now:
+        raise Conflict("hold_expired", "The hold has expired.")
+    return hold
+
+
+def _close_hold(
+    conn: Connection,
+    wallet: WalletRef,
+    hold: store.HoldRow,
+    commit: int,
+    status: str,
+    actor: str,
+    now: datetime,
+    external_id: str | None,
+) -> HoldResult:
+    draws = store.journal_draws(conn, store.reserve_journal_id(conn, hold.id))
+    _kept, returned = split_commit(draws, commit)
+    back = by_kind(returned)
+    kind = {"committed": "hold_commit", "released": "hold_release", "expired": "hold_expiry"}
+    posted = post(
+        conn,
+        JournalDraft(
+            wallet=wallet,
+            kind=kind[status],
+            amount=commit if status == "committed" else hold.amount,
+            actor=actor,
+            reference=hold.reference,
+            hold_id=hold.id,
+            entries=[
+                Entry("cash:held", -hold.amount),
+                Entry("sales_revenue", commit),
+                Entry("cash:bonus", back["bonus"]),
+                Entry("cash:paid", back["paid"]),
+            ],
+            restores=returned,
+        ),
+        now=now,
+    )
+    conn.execute(
+        update(holds)
+        .where(holds.c.id == hold.id, holds.c.status == "active")
+        .values(status=status, committed=commit, closed_at=now)
+    )
+    if commit:
+        emit_event(
+            conn,
+            wallet.service_id,
+            "cash.spent",
+            _event_data(
+                wallet,
+                external_id,
+                journal_id=str(posted.journal_id),
+                hold_id=str(hold.id),
+                amount=commit,
+                currency=wallet.currency,
+                reference=hold.reference,
+            ),
+            now=now,
+        )
+    if status == "expired":
+        emit_event(
+            conn,
+            wallet.service_id,
+            "hold.expired",
+            _event_data(
+                wallet,
+                external_id,
+                hold_id=str(hold.id),
+                amount=hold.amount,
+                currency=wallet.currency,
+                reference=hold.reference,
+            ),
+            now=now,
+        )
+    _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
+    return HoldResult(store.get_hold(conn, wallet.service_id, hold.id), posted.journal_id)
+
+
+# --- expiry ---------------------------------------------------------------------------------
+
+
+def _sweep_expired(
+    conn: Connection, wallet: WalletRef, *, actor: str, now: datetime, external_id: str | None
+) -> UUID | None:
+    """Move the member's expired cash to breakage in one journal; None when nothing is due."""
+    due = store.due_lots(conn, wallet.member_id, now)
+    if not due:
+        return None
+    kinds = by_kind(due)
+    amount = sum(kinds.values())
+    posted = post(
+        conn,
+        JournalDraft(
+            wallet=wallet,
+            kind="expiry",
+            amount=amount,
+            actor=actor,
+            entries=[
+                Entry("cash:bonus", -kinds["bonus"]),
+                Entry("cash:paid", -kinds["paid"]),
+                Entry("breakage", amount),
+            ],
+            draws=due,
+        ),
+        now=now,
+    )
+    emit_event(
+        conn,
+        wallet.service_id,
+        "cash.expired",
+        _event_data(
+            wallet,
+            external_id,
+            journal_id=str(posted.journal_id),
+            amount=amount,
+            currency=wallet.currency,
+            paid=kinds["paid"],
+            bonus=kinds["bonus"],
+        ),
+        now=now,
+    )
+    return posted.journal_id
+
+
+def expire_lots(db: Database, clock: Clock, resolve: WalletResolver, *, limit: int = 500) -> int:
+    """Sweep expired cash to breakage, one member per transaction; returns members swept."""
+    now = clock.now()
+    due = db.read(lambda conn: store.members_with_due_lots(conn, now, limit))
+    swept = 0
+    for service_id, member_id in due:
+
+        def sweep(conn: Connection, s: UUID = service_id, m: UUID = member_id) -> bool:
+            wallet = resolve(conn, s, m)
+            store.lock_wallet(conn, m)
+            return (
+                _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=None)
+                is not None
+            )
+
+        swept += db.write(sweep)
+    return swept
+
+
+def expire_holds(db: Database, clock: Clock, resolve: WalletResolver, *, limit: int = 500) -> int:
+    """Release holds past their expiry (status ``expired``), one per transaction."""
+    now = clock.now()
+    due = db.read(lambda conn: store.due_holds(conn, now, limit))
+    expired = 0
+    for service_id, member_id, hold_id in due:
+
+        def expire(
+            conn: Connection, s: UUID = service_id, m: UUID = member_id, h: UUID = hold_id
+        ) -> bool:
+            wallet = resolve(conn, s, m)
+            store.lock_wallet(conn, m)
+            hold = store.get_hold(conn, s, h)
+            if hold.status != "active":
+                return False
+            _close_hold(conn, wallet, hold, 0, "expired", "system:hold-expiry", now, None)
+            return True
+
+        expired += db.write(expire)
+    return expired

@@ -1,0 +1,18 @@
+"""Imports every package's tables so the shared MetaData is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+import coffer.db.outbox
+import coffer.jobs.tables
+import coffer.ledger.tables
+import coffer.tenancy.tables
+from coffer.db.metadata import metadata
+
+TABLE_MODULES = (
+    coffer.db.outbox,
+    coffer.jobs.tables,
+    coffer.ledger.tables,
+    coffer.tenancy.tables,
+)
+
+__all__ = ["TABLE_MODULES", "metadata"]

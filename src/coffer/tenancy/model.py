@@ -1,0 +1,99 @@
+"""Pure tenancy rules: API key format and hashing, time zones, the records."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from coffer.kernel.errors import InvalidInput
+
+#: API keys look like ``ck_<12 hex prefix>_<43 url-safe secret chars>``; only the prefix is
+#: stored in clear (to find the key), the whole key is stored as a SHA-256 digest. Keys carry
+#: 256 bits of randomness, so a fast hash is enough (no password stretching needed).
+KEY_PREFIX = "ck_"
+
+EXTERNAL_ID_MAX = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: UUID
+    name: str
+    currency: str
+    timezone: str
+    consumption_order: str
+    webhook_url: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: UUID
+    service_id: UUID
+    external_id: str
+    grade: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    id: UUID
+    prefix: str
+    plaintext: str
+
+
+def generate_api_key() -> tuple[str, str]:
+    """Return ``(prefix, plaintext)`` of a fresh key."""
+    prefix = secrets.token_hex(6)
+    return prefix, f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def split_api_key(presented: str) -> str | None:
+    """Return the prefix of a well-formed key, or None."""
+    if not presented.startswith(KEY_PREFIX):
+        return None
+    prefix, sep, secret = presented[len(KEY_PREFIX) :].partition("_")
+    if not sep or len(prefix) != 12 or not secret:
+        return None
+    return prefix
+
+
+def hash_api_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def key_matches(plaintext: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_api_key(plaintext), stored_hash)
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InvalidInput(
+            "invalid_timezone", f"{name!r} is not an IANA time zone name."
+        ) from error
+    return name
+
+
+def validate_external_id(external_id: object) -> str:
+    if (
+        not isinstance(external_id, str)
+        or not external_id
+        or len(external_id) > EXTERNAL_ID_MAX
+        or external_id != external_id.strip()
+        or any(ord(ch) < 32 for ch in external_id)
+    ):
+        raise InvalidInput(
+            "invalid_external_id",
+            f"external_id must be 1-{EXTERNAL_ID_MAX} printable characters without "
+            "surrounding spaces.",
+        )
+    return external_id
