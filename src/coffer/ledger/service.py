@@ -25,7 +25,16 @@ from coffer.kernel.money import parse_amount
 from coffer.ledger import store
 from coffer.ledger.accounts import grant_funding_account
 from coffer.ledger.engine import Entry, JournalDraft, NewLot, post
-from coffer.ledger.model import CASH_KINDS, Draw, WalletRef, allocate, by_kind, split_commit
+from coffer.ledger.model import (
+    CASH_KINDS,
+    Draw,
+    LotView,
+    WalletRef,
+    allocate,
+    by_kind,
+    is_spendable,
+    split_commit,
+)
 from coffer.ledger.tables import LOT_SOURCES, holds
 
 #: Longest a hold may last.
@@ -98,8 +107,7 @@ def grant(
     if expires_at is not None and expires_at <= now:
         raise InvalidInput("invalid_expiry", "expires_at must be in the future.")
     reason = _text(reason, "reason", 500, required=source == "admin")
-    store.lock_wallet(conn, wallet.member_id)
-    _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
+    _begin(conn, wallet, now, external_id)
     posted = post(
         conn,
         JournalDraft(
@@ -157,11 +165,8 @@ def spend(
     parse_amount(amount)
     reference_text = _text(reference, "reference", 200, required=True)
     memo = _text(memo, "memo", 500)
-    store.lock_wallet(conn, wallet.member_id)
-    _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
-    draws = allocate(
-        store.open_lots(conn, wallet.member_id), amount, order=wallet.consumption_order, now=now
-    )
+    live = _begin(conn, wallet, now, external_id)
+    draws = allocate(live, amount, order=wallet.consumption_order, now=now)
     kinds = by_kind(draws)
     posted = post(
         conn,
@@ -284,11 +289,8 @@ def reserve(
             f"expires_in_seconds must be an integer from 1 to {MAX_HOLD_SECONDS}.",
         )
     reference = _text(reference, "reference", 200)
-    store.lock_wallet(conn, wallet.member_id)
-    _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
-    draws = allocate(
-        store.open_lots(conn, wallet.member_id), amount, order=wallet.consumption_order, now=now
-    )
+    live = _begin(conn, wallet, now, external_id)
+    draws = allocate(live, amount, order=wallet.consumption_order, now=now)
     kinds = by_kind(draws)
     hold_id = uuid7()
     conn.execute(
@@ -451,11 +453,33 @@ def _close_hold(
 # --- expiry ---------------------------------------------------------------------------------
 
 
+def _begin(
+    conn: Connection, wallet: WalletRef, now: datetime, external_id: str | None
+) -> list[LotView]:
+    """Lock the wallet, sweep its expired cash, and return the lots still spendable."""
+    store.lock_wallet(conn, wallet.member_id)
+    open_lots = store.open_lots(conn, wallet.member_id)
+    live = [lot for lot in open_lots if is_spendable(lot, now)]
+    due = [Draw(lot.id, lot.kind, lot.remaining) for lot in open_lots if not is_spendable(lot, now)]
+    if due:
+        _sweep_expired(
+            conn, wallet, actor="system:expiry", now=now, external_id=external_id, due=due
+        )
+    return live
+
+
 def _sweep_expired(
-    conn: Connection, wallet: WalletRef, *, actor: str, now: datetime, external_id: str | None
+    conn: Connection,
+    wallet: WalletRef,
+    *,
+    actor: str,
+    now: datetime,
+    external_id: str | None,
+    due: list[Draw] | None = None,
 ) -> UUID | None:
     """Move the member's expired cash to breakage in one journal; None when nothing is due."""
-    due = store.due_lots(conn, wallet.member_id, now)
+    if due is None:
+        due = store.due_lots(conn, wallet.member_id, now)
     if not due:
         return None
     kinds = by_kind(due)
