@@ -1,0 +1,77 @@
+"""The handlers a production worker runs, by job kind (`coffer worker` and `coffer up`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from coffer.app import resolve_wallet
+from coffer.config import Settings
+from coffer.db.outbox import WEBHOOK_JOB
+from coffer.jobs.context import Handler, JobContext
+from coffer.jobs.schedule import AUDIT_JOB, EXPIRE_HOLDS_JOB, EXPIRE_LOTS_JOB
+from coffer.jobs.webhooks import WebhookDeliverer
+from coffer.ledger import invariants, service
+
+log = logging.getLogger(__name__)
+
+#: Rows handled per ledger call; a job keeps calling while a call comes back full.
+EXPIRY_BATCH = 500
+#: Upper bound on calls per job, so one job cannot run unbounded; the next firing continues.
+EXPIRY_MAX_ROUNDS = 20
+
+
+class AuditFailed(Exception):
+    """The invariant audit found violations (listed in the message)."""
+
+
+def default_handlers(
+    settings: Settings, *, http_client: httpx.Client | None = None
+) -> dict[str, Handler]:
+    return {
+        WEBHOOK_JOB: WebhookDeliverer(
+            timeout_seconds=settings.webhook_timeout_seconds, client=http_client
+        ),
+        EXPIRE_HOLDS_JOB: expire_holds,
+        EXPIRE_LOTS_JOB: expire_lots,
+        AUDIT_JOB: audit,
+    }
+
+
+def expire_holds(ctx: JobContext, payload: dict[str, Any]) -> None:
+    total = _drain(
+        lambda: service.expire_holds(ctx.db, ctx.clock, resolve_wallet, limit=EXPIRY_BATCH)
+    )
+    log.info("expired %d holds", total)
+
+
+def expire_lots(ctx: JobContext, payload: dict[str, Any]) -> None:
+    total = _drain(
+        lambda: service.expire_lots(ctx.db, ctx.clock, resolve_wallet, limit=EXPIRY_BATCH)
+    )
+    log.info("swept expired cash of %d members", total)
+
+
+def audit(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Run every ledger invariant; violations are logged and fail the job (visible to admins)."""
+    violations = ctx.db.read(invariants.check_all)
+    if not violations:
+        log.info("ledger audit: all invariants hold")
+        return
+    for violation in violations:
+        log.error("ledger invariant violated: %s: %s", violation.rule, violation.detail)
+    listed = "\n".join(f"- {v.rule}: {v.detail}" for v in violations)
+    raise AuditFailed(f"{len(violations)} ledger invariant violation(s):\n{listed}")
+
+
+def _drain(run_batch: Callable[[], int]) -> int:
+    total = 0
+    for _ in range(EXPIRY_MAX_ROUNDS):
+        count = run_batch()
+        total += count
+        if count < EXPIRY_BATCH:
+            break
+    return total
