@@ -294,7 +294,8 @@ def test_history_pages_and_filters(db: Database, clock: ManualClock, alice: Acco
     assert [e.kind for e in page.entries] == ["spend", "grant", "grant", "grant"]
     assert page.entries[0].paid_change == -5
     rest = db.read(lambda c: queries.history(c, alice.member.id, limit=4, before=page.next_cursor))
-    assert len(rest.entries) == 2 and rest.next_cursor is None
+    assert len(rest.entries) == 2
+    assert rest.next_cursor is None
     grants = db.read(lambda c: queries.history(c, alice.member.id, kinds=["grant"]))
     assert len(grants.entries) == 5
     with pytest.raises(InvalidInput):

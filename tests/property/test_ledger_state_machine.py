@@ -206,7 +206,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 )
             )
         except Conflict as error:
-            assert error.code == "hold_expired" and hold.expires_at <= self.now
+            assert (error.code, hold.expires_at <= self.now) == ("hold_expired", True)
             return
         assert hold.expires_at > self.now
         hold.status = "committed"

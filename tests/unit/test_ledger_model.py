@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from coffer.kernel.errors import InsufficientFunds
-from coffer.ledger.model import Draw, LotView, allocate, by_kind, business_date, split_commit
+from coffer.ledger.model import Draw, LotView, allocate, business_date, by_kind, split_commit
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -1,0 +1,1 @@
+"""Benchmarks, run through ``coffer bench …``; each reports ratios to limits measured in-run."""
