@@ -1,0 +1,1 @@
+"""The ``/api/v1`` resources, one module per group of endpoints."""
