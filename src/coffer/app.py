@@ -18,6 +18,7 @@ from coffer.db.transaction import Database
 from coffer.kernel.clock import Clock, SystemClock
 from coffer.kernel.errors import Conflict
 from coffer.ledger import accounts as ledger_accounts
+from coffer.ledger import queries as ledger_queries
 from coffer.ledger import service as ledger
 from coffer.ledger.model import WalletRef
 from coffer.tenancy import service as tenancy
@@ -80,22 +81,39 @@ def member_wallet(
     conn: Connection, service: Service, external_id: str, *, spending: bool
 ) -> tuple[Member, WalletRef]:
     """The member and its wallet, refusing members whose status forbids the operation."""
-    member = tenancy.get_member(conn, service.id, external_id)
+    return _allowed(service, tenancy.get_member(conn, service.id, external_id), spending)
+
+
+def member_wallet_by_id(
+    conn: Connection, service: Service, member_id: UUID, *, spending: bool
+) -> tuple[Member, WalletRef]:
+    """As :func:`member_wallet`, for operations that start from a hold or a journal."""
+    return _allowed(service, tenancy.get_member_by_id(conn, service.id, member_id), spending)
+
+
+def _allowed(service: Service, member: Member, spending: bool) -> tuple[Member, WalletRef]:
     allowed = MAY_SPEND if spending else MAY_RECEIVE
     if member.status not in allowed:
         raise Conflict(
             f"member_{member.status}",
-            f"Member {external_id!r} is {member.status} and cannot "
+            f"Member {member.external_id!r} is {member.status} and cannot "
             f"{'spend' if spending else 'receive'} cash.",
         )
     return member, wallet_ref(service, member)
 
 
-def wallet_of_member_id(
-    conn: Connection, service: Service, member_id: UUID
-) -> tuple[Member, WalletRef]:
-    member = tenancy.get_member_by_id(conn, service.id, member_id)
-    return member, wallet_ref(service, member)
+def change_member_status(
+    conn: Connection, service: Service, external_id: str, status: str, *, clock: Clock
+) -> Member:
+    """Suspend, reactivate or close a member; a member with active holds cannot be closed."""
+    if status == "closed":
+        member = tenancy.get_member(conn, service.id, external_id)
+        if ledger_queries.member_holds(conn, member.id, active_only=True):
+            raise Conflict(
+                "member_has_active_holds",
+                "Commit or release the member's active holds before closing the member.",
+            )
+    return tenancy.set_member_status(conn, service.id, external_id, status, now=clock.now())
 
 
 def resolve_wallet(conn: Connection, service_id: UUID, member_id: UUID) -> WalletRef:

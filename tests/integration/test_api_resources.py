@@ -239,3 +239,22 @@ def test_health_probes_and_openapi(world: World) -> None:
     assert spends["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorEnvelope"
     }
+
+
+def test_a_member_with_active_holds_cannot_be_closed(acme: Tenant) -> None:
+    acme.member("alice")
+    acme.grant("alice", 1000)
+    hold = acme.hold("alice", 400)
+    refused = acme.patch("/members/alice", {"status": "closed"})
+    assert refused.status_code == 409
+    assert error_code(refused) == "member_has_active_holds"
+    assert ok(acme.get("/members/alice"), 200)["status"] == "active"
+    ok(acme.post(f"/holds/{hold['id']}/release", {}), 200)
+    assert ok(acme.patch("/members/alice", {"status": "closed"}), 200)["status"] == "closed"
+
+
+def test_external_ids_that_cannot_appear_in_a_path_are_refused(acme: Tenant) -> None:
+    for bad in ["team/alice", "alice\x00", " alice"]:
+        response = acme.post("/members", {"external_id": bad}, key=None)
+        assert response.status_code == 422, bad
+        assert error_code(response) == "invalid_external_id"

@@ -310,3 +310,18 @@ def test_invariants_name_a_tampered_row(db: Database, clock: ManualClock) -> Non
     assert rules == {"wallet_paid_matches_lots", "lot_remaining_matches_draws"}
     db.write(lambda c: c.execute(update(lots).values(remaining=100)))
     assert_invariants(db)
+
+
+def test_text_the_database_cannot_store_is_refused_by_the_domain(
+    db: Database, clock: ManualClock, alice: Account
+) -> None:
+    grant(db, clock, alice, 100)
+    for bad in ["nul\x00", "surrogate\ud800"]:
+        with pytest.raises(InvalidInput) as raised:
+            db.write(
+                lambda c: ledger.spend(
+                    c, alice.wallet, amount=1, reference=bad, actor="t", now=clock.now()
+                )
+            )
+        assert raised.value.code == "invalid_reference"
+    assert balance(db, clock, alice) == (100, 0, 0)

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from coffer.kernel.errors import InvalidInput, NotFound
 from coffer.kernel.money import MAX_AMOUNT, parse_amount
+from coffer.kernel.text import is_storable_text
 from coffer.ledger.model import CASH_KINDS
 from coffer.ledger.queries import HISTORY_MAX_LIMIT, JOURNAL_KINDS
 from coffer.ledger.service import MAX_HOLD_SECONDS
@@ -42,15 +43,6 @@ def _code(code: str) -> str:
 def _fail(code: str, message: str) -> PydanticCustomError:
     # The message is a template: braces would be read as placeholders.
     return PydanticCustomError(code, message.replace("{", "(").replace("}", ")"))
-
-
-def is_storable_text(value: str, *, multiline: bool = False) -> bool:
-    """No control characters (tab and newlines allowed in multi-line text), no surrogates."""
-    allowed = "\t\n\r" if multiline else ""
-    return not any(
-        (ord(ch) < 32 and ch not in allowed) or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF
-        for ch in value
-    )
 
 
 # --- amounts --------------------------------------------------------------------------------

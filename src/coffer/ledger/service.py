@@ -22,6 +22,7 @@ from coffer.kernel.clock import Clock
 from coffer.kernel.errors import Conflict, InvalidInput
 from coffer.kernel.ids import uuid7
 from coffer.kernel.money import parse_amount
+from coffer.kernel.text import is_storable_text
 from coffer.ledger import store
 from coffer.ledger.accounts import grant_funding_account
 from coffer.ledger.engine import Entry, JournalDraft, NewLot, post
@@ -73,7 +74,11 @@ def _text(value: str | None, field: str, limit: int, *, required: bool = False) 
         if required:
             raise InvalidInput(f"missing_{field}", f"{field} is required.")
         return None
-    if not isinstance(value, str) or len(value) > limit:
+    if (
+        not isinstance(value, str)
+        or len(value) > limit
+        or not is_storable_text(value, multiline=True)
+    ):
         raise InvalidInput(f"invalid_{field}", f"{field} must be text of at most {limit} chars.")
     return value
 

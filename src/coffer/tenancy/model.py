@@ -11,6 +11,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coffer.kernel.errors import InvalidInput
+from coffer.kernel.text import is_storable_text
 
 #: API keys look like ``ck_<12 hex prefix>_<43 url-safe secret chars>``; only the prefix is
 #: stored in clear (to find the key), the whole key is stored as a SHA-256 digest. Keys carry
@@ -89,11 +90,12 @@ def validate_external_id(external_id: object) -> str:
         or not external_id
         or len(external_id) > EXTERNAL_ID_MAX
         or external_id != external_id.strip()
-        or any(ord(ch) < 32 for ch in external_id)
+        or "/" in external_id
+        or not is_storable_text(external_id)
     ):
         raise InvalidInput(
             "invalid_external_id",
-            f"external_id must be 1-{EXTERNAL_ID_MAX} printable characters without "
-            "surrounding spaces.",
+            f"external_id must be 1-{EXTERNAL_ID_MAX} printable characters, without '/' "
+            "(it appears in URL paths) or surrounding spaces.",
         )
     return external_id

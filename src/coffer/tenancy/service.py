@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from coffer.kernel.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from coffer.kernel.ids import uuid7
 from coffer.kernel.money import currency as lookup_currency
+from coffer.kernel.text import is_storable_text
 from coffer.tenancy.model import (
     Member,
     NewApiKey,
@@ -176,7 +177,12 @@ def authenticate(conn: Connection, presented: str) -> Service:
 
 
 def validate_grade(grade: object) -> str:
-    if not isinstance(grade, str) or not grade.strip() or len(grade) > GRADE_MAX:
+    if (
+        not isinstance(grade, str)
+        or not grade.strip()
+        or len(grade) > GRADE_MAX
+        or not is_storable_text(grade)
+    ):
         raise InvalidInput("invalid_grade", f"grade must be 1-{GRADE_MAX} characters.")
     return grade.strip()
 

@@ -95,8 +95,7 @@ def reverse_spend(spend_id: str, body: ReversalCreate, call: IdempotentDep) -> J
         member_id = original["member_id"]
         if original["kind"] != "spend" or not isinstance(member_id, UUID):
             raise Conflict("not_reversible", "Only a spend can be reversed.")
-        owner = tenancy.get_member_by_id(conn, service.id, member_id)
-        member, wallet = app.member_wallet(conn, service, owner.external_id, spending=False)
+        member, wallet = app.member_wallet_by_id(conn, service, member_id, spending=False)
         result = ledger.reverse_spend(
             conn,
             wallet,

@@ -76,8 +76,7 @@ def get_hold(hold_id: str, caller: CallerDep, runtime: RuntimeDep) -> HoldOut:
 def _hold_wallet(
     conn: Connection, caller: Caller, hold: store.HoldRow, *, spending: bool
 ) -> tuple[Member, WalletRef]:
-    owner = tenancy.get_member_by_id(conn, caller.service.id, hold.member_id)
-    return app.member_wallet(conn, caller.service, owner.external_id, spending=spending)
+    return app.member_wallet_by_id(conn, caller.service, hold.member_id, spending=spending)
 
 
 def _close(call: Idempotent, hold_id: str, commit: bool, amount: int | None) -> JSONResponse:

@@ -40,7 +40,8 @@ def update_member(
 ) -> MemberOut:
     """Change the grade, or suspend (`suspended`), reactivate (`active`) or close (`closed`).
 
-    A closed member cannot be reopened (409 `member_closed`).
+    A closed member cannot be reopened (409 `member_closed`); a member with active holds
+    cannot be closed (409 `member_has_active_holds`).
     """
     key = member_key(external_id)
     service_id = caller.service.id
@@ -51,7 +52,9 @@ def update_member(
         if body.grade is not None:
             member = tenancy.set_member_grade(conn, service_id, key, body.grade, now=now)
         if body.status is not None and body.status != member.status:
-            member = tenancy.set_member_status(conn, service_id, key, body.status, now=now)
+            member = app.change_member_status(
+                conn, caller.service, key, body.status, clock=runtime.clock
+            )
         return MemberOut.of(member)
 
     return runtime.db.write(change)
