@@ -8,7 +8,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from coffer.api.idempotency import RETENTION, purge_idempotency_keys
+from coffer.db.idempotency import RETENTION
+from coffer.db.idempotency import purge as purge_idempotency_keys
 from coffer.db.transaction import Database
 from coffer.kernel.clock import ManualClock
 from tests.integration.test_api_support import Tenant, World, error_code, ok

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from coffer import app
 from coffer.api.asgi import create_app
-from coffer.api.tables import idempotency_keys
 from coffer.config import Settings
+from coffer.db.idempotency import idempotency_keys
 from coffer.db.transaction import Database
 from coffer.kernel.clock import ManualClock
 from coffer.tenancy.model import Service

@@ -9,15 +9,23 @@ import pytest
 from sqlalchemy import select
 
 from coffer.config import Settings
+from coffer.db import idempotency
 from coffer.db.outbox import jobs
 from coffer.db.transaction import Database
 from coffer.jobs import handlers
-from coffer.jobs.schedule import AUDIT_JOB, DEFAULT_SCHEDULE, EXPIRE_HOLDS_JOB
+from coffer.jobs.context import JobContext
+from coffer.jobs.schedule import (
+    AUDIT_JOB,
+    DEFAULT_SCHEDULE,
+    EXPIRE_HOLDS_JOB,
+    PURGE_IDEMPOTENCY_JOB,
+)
 from coffer.jobs.worker import Worker
 from coffer.kernel.clock import ManualClock
-
-invariants = pytest.importorskip("coffer.ledger.invariants")
-ledger_service = pytest.importorskip("coffer.ledger.service")
+from coffer.kernel.ids import uuid7
+from coffer.ledger import invariants
+from coffer.ledger import service as ledger_service
+from tests.ledger_helpers import new_service
 
 
 def _jobs(db: Database) -> dict[str, tuple[str, str | None]]:
@@ -147,3 +155,20 @@ def test_expiry_jobs_expire_a_real_hold_and_lot(db: Database, clock: ManualClock
     assert db.read(invariants.check_all) == []
     statuses = _jobs(db)
     assert {statuses[entry.kind][0] for entry in DEFAULT_SCHEDULE} == {"done"}
+
+
+def test_purge_forgets_idempotency_keys_after_their_retention(
+    db: Database, clock: ManualClock
+) -> None:
+    service = new_service(db, clock)
+    old = clock.now()
+    db.write(lambda conn: idempotency.claim(conn, service.id, "old-key", "h1", old))
+    clock.advance(idempotency.RETENTION)
+    db.write(lambda conn: idempotency.claim(conn, service.id, "new-key", "h2", clock.now()))
+    clock.advance(timedelta(seconds=1))
+    context = JobContext(db, clock, uuid7(), PURGE_IDEMPOTENCY_JOB, None, 1, 3)
+    handlers.purge_idempotency_keys(context, {})
+    left = db.read(
+        lambda conn: conn.execute(select(idempotency.idempotency_keys.c.key)).scalars().all()
+    )
+    assert left == ["new-key"]

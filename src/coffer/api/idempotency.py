@@ -12,8 +12,9 @@ good choice) with every money-moving POST, and sends the same key again when it 
 - Only successful responses are kept. A request refused with an error (4xx, or a 500) rolls back
   together with its key, so retrying with the same key runs it again — after, say, topping up
   the wallet that had insufficient funds.
-- Keys are per service and are kept at least :data:`RETENTION`; older keys may be purged with
-  :func:`purge_idempotency_keys`, after which a key can be reused.
+- Keys are per service and are kept at least ``RETENTION`` (24 hours); older keys are purged by
+  :func:`coffer.db.idempotency.purge` (the hourly ``idempotency.purge`` job), after
+  which a key can be reused.
 """
 
 from __future__ import annotations
@@ -22,28 +23,24 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from coffer.api.auth import CallerDep
 from coffer.api.context import Caller, RuntimeDep
-from coffer.api.tables import IDEMPOTENCY_KEY_MAX, idempotency_keys
 from coffer.app import Runtime
+from coffer.db import idempotency as keys
+from coffer.db.idempotency import IDEMPOTENCY_KEY_MAX
 from coffer.kernel.errors import CofferError, Conflict
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-
-#: Keys younger than this are never purged.
-RETENTION = timedelta(hours=24)
 
 
 class IdempotencyKeyError(CofferError):
@@ -98,56 +95,18 @@ class StoredResponse:
         return JSONResponse(self.body, status_code=self.status, headers=headers)
 
 
-def _insert_if_absent(conn: Connection, values: dict[str, Any]) -> bool:
-    """Insert the key row unless it exists; True if this transaction inserted it."""
-    if conn.dialect.name == "postgresql":
-        statement: Any = postgresql.insert(idempotency_keys)
-    elif conn.dialect.name == "sqlite":
-        statement = sqlite.insert(idempotency_keys)
-    else:  # pragma: no cover - Coffer runs on these two only
-        raise RuntimeError(f"unsupported dialect {conn.dialect.name}")
-    statement = (
-        statement.values(**values)
-        .on_conflict_do_nothing(index_elements=["service_id", "key"])
-        .returning(idempotency_keys.c.key)  # not rowcount: psycopg reports -1 for inserts
-    )
-    return conn.execute(statement).first() is not None
-
-
 def claim(
     conn: Connection, service_id: UUID, key: str, hashed: str, now: datetime
 ) -> StoredResponse | None:
     """Claim ``key`` for this request; None if claimed, else the response to replay."""
-    values = {"service_id": service_id, "key": key, "request_hash": hashed, "created_at": now}
-    if _insert_if_absent(conn, values):
-        return None
-    row = conn.execute(
-        select(
-            idempotency_keys.c.request_hash,
-            idempotency_keys.c.response_status,
-            idempotency_keys.c.response_body,
-        ).where(idempotency_keys.c.service_id == service_id, idempotency_keys.c.key == key)
-    ).one()
-    if row.request_hash != hashed:
+    try:
+        stored = keys.claim(conn, service_id, key, hashed, now)
+    except keys.KeyReused as error:
         raise Conflict(
             "idempotency_key_reused",
             f"This {HEADER} was already used for a different request.",
-        )
-    return StoredResponse(int(row.response_status), dict(row.response_body), replayed=True)
-
-
-def record(conn: Connection, service_id: UUID, key: str, status: int, body: dict[str, Any]) -> None:
-    conn.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.service_id == service_id, idempotency_keys.c.key == key)
-        .values(response_status=status, response_body=body)
-    )
-
-
-def purge_idempotency_keys(conn: Connection, before: datetime) -> int:
-    """Delete keys created before ``before`` (keep at least :data:`RETENTION`); returns count."""
-    result = conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < before))
-    return int(result.rowcount)
+        ) from error
+    return None if stored is None else StoredResponse(stored.status, stored.body, replayed=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +128,7 @@ class Idempotent:
             if stored is not None:
                 return stored
             body = work(conn).model_dump(mode="json")
-            record(conn, service_id, self.key, status, body)
+            keys.record(conn, service_id, self.key, status, body)
             return StoredResponse(status, body, replayed=False)
 
         return self.runtime.db.write(transaction).response()

@@ -10,9 +10,15 @@ import httpx
 
 from coffer.app import resolve_wallet
 from coffer.config import Settings
+from coffer.db import idempotency
 from coffer.db.outbox import WEBHOOK_JOB
 from coffer.jobs.context import Handler, JobContext
-from coffer.jobs.schedule import AUDIT_JOB, EXPIRE_HOLDS_JOB, EXPIRE_LOTS_JOB
+from coffer.jobs.schedule import (
+    AUDIT_JOB,
+    EXPIRE_HOLDS_JOB,
+    EXPIRE_LOTS_JOB,
+    PURGE_IDEMPOTENCY_JOB,
+)
 from coffer.jobs.webhooks import WebhookDeliverer
 from coffer.ledger import invariants, service
 
@@ -38,6 +44,7 @@ def default_handlers(
         EXPIRE_HOLDS_JOB: expire_holds,
         EXPIRE_LOTS_JOB: expire_lots,
         AUDIT_JOB: audit,
+        PURGE_IDEMPOTENCY_JOB: purge_idempotency_keys,
     }
 
 
@@ -65,6 +72,13 @@ def audit(ctx: JobContext, payload: dict[str, Any]) -> None:
         log.error("ledger invariant violated: %s: %s", violation.rule, violation.detail)
     listed = "\n".join(f"- {v.rule}: {v.detail}" for v in violations)
     raise AuditFailed(f"{len(violations)} ledger invariant violation(s):\n{listed}")
+
+
+def purge_idempotency_keys(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Forget idempotency keys older than their retention (24 h)."""
+    before = ctx.clock.now() - idempotency.RETENTION
+    purged = ctx.db.write(lambda conn: idempotency.purge(conn, before))
+    log.info("purged %d idempotency keys", purged)
 
 
 def _drain(run_batch: Callable[[], int]) -> int:

@@ -14,17 +14,18 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from coffer.db.outbox import enqueue
 from coffer.db.transaction import Database
+from coffer.db.upsert import insert_if_absent
 from coffer.jobs.tables import schedules
 from coffer.kernel.clock import Clock
 
 EXPIRE_HOLDS_JOB = "ledger.expire_holds"
 EXPIRE_LOTS_JOB = "ledger.expire_lots"
 AUDIT_JOB = "ledger.audit"
+PURGE_IDEMPOTENCY_JOB = "idempotency.purge"
 
 #: A scheduled run is retried a little; the next firing comes soon anyway.
 SCHEDULED_MAX_ATTEMPTS = 3
@@ -40,6 +41,7 @@ DEFAULT_SCHEDULE: tuple[ScheduleEntry, ...] = (
     ScheduleEntry(EXPIRE_HOLDS_JOB, EXPIRE_HOLDS_JOB, 30),
     ScheduleEntry(EXPIRE_LOTS_JOB, EXPIRE_LOTS_JOB, 300),
     ScheduleEntry(AUDIT_JOB, AUDIT_JOB, 3600),
+    ScheduleEntry(PURGE_IDEMPOTENCY_JOB, PURGE_IDEMPOTENCY_JOB, 3600),
 )
 
 
@@ -62,10 +64,12 @@ def _next_runs(conn: Connection, names: Sequence[str]) -> dict[str, datetime]:
 
 def _fire(conn: Connection, now: datetime, entries: Sequence[ScheduleEntry]) -> list[str]:
     for entry in entries:
-        insert = _insert_ignoring_duplicates(conn).values(
-            name=entry.name, interval_seconds=entry.interval_seconds, next_run_at=now
+        insert_if_absent(
+            conn,
+            schedules,
+            {"name": entry.name, "interval_seconds": entry.interval_seconds, "next_run_at": now},
+            conflict_on=["name"],
         )
-        conn.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
     fired: list[str] = []
     for entry in entries:
         old = _next_runs(conn, [entry.name])[entry.name]
@@ -91,12 +95,6 @@ def _fire(conn: Connection, now: datetime, entries: Sequence[ScheduleEntry]) -> 
         )
         fired.append(entry.name)
     return fired
-
-
-def _insert_ignoring_duplicates(conn: Connection) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(schedules)
-    return sqlite.insert(schedules)
 
 
 def _next_on_grid(old: datetime, now: datetime, interval_seconds: int) -> datetime:

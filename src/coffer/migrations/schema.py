@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import coffer.api.tables
+import coffer.db.idempotency
 import coffer.db.outbox
 import coffer.jobs.tables
 import coffer.ledger.tables
@@ -10,7 +10,7 @@ import coffer.tenancy.tables
 from coffer.db.metadata import metadata
 
 TABLE_MODULES = (
-    coffer.api.tables,
+    coffer.db.idempotency,
     coffer.db.outbox,
     coffer.jobs.tables,
     coffer.ledger.tables,

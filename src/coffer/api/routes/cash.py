@@ -16,7 +16,6 @@ from coffer.api.responses import BalanceOut, DrawOut, GrantOut, ReversalOut, Spe
 from coffer.kernel.errors import Conflict
 from coffer.ledger import queries, store
 from coffer.ledger import service as ledger
-from coffer.tenancy import service as tenancy
 
 router = APIRouter(tags=["cash"])
 
