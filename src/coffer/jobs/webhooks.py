@@ -156,7 +156,8 @@ class WebhookDeliverer:
             )
 
         ctx.db.write(work)
-        log.info(
+        log.log(
+            logging.DEBUG if outcome.status == "skipped" else logging.INFO,
             "webhook %s (%s) attempt %d: %s %s",
             event_id,
             event_type,
