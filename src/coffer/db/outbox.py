@@ -54,6 +54,9 @@ jobs = Table(
 )
 Index("ix_jobs_claim", jobs.c.status, jobs.c.run_after)
 
+# Built once: the outbox insert is on every money path.
+_insert_job = insert(jobs)
+
 
 def enqueue(
     conn: Connection,
@@ -69,18 +72,19 @@ def enqueue(
     """Queue a job in the caller's transaction and return its id."""
     job_id = uuid7()
     conn.execute(
-        insert(jobs).values(
-            id=job_id,
-            service_id=service_id,
-            kind=kind,
-            payload=payload,
-            status="pending",
-            attempts=0,
-            max_attempts=max_attempts,
-            run_after=run_after or now,
-            dedupe_key=dedupe_key,
-            created_at=now,
-        )
+        _insert_job,
+        {
+            "id": job_id,
+            "service_id": service_id,
+            "kind": kind,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "run_after": run_after or now,
+            "dedupe_key": dedupe_key,
+            "created_at": now,
+        },
     )
     return job_id
 

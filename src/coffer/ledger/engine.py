@@ -67,6 +67,29 @@ class Posted:
     lot_id: UUID | None
 
 
+# Statements are built once with bind parameters: building them per call (and hashing the
+# literal values into SQLAlchemy's cache key) cost more than executing them.
+_insert_journal = insert(journals)
+_insert_postings = insert(postings)
+_insert_lot = insert(lots)
+_insert_draws = insert(lot_draws)
+_change_wallet = (
+    update(wallets)
+    .where(
+        wallets.c.member_id == bindparam("member"),
+        wallets.c.paid + bindparam("d_paid") >= 0,
+        wallets.c.bonus + bindparam("d_bonus") >= 0,
+        wallets.c.held + bindparam("d_held") >= 0,
+    )
+    .values(
+        paid=wallets.c.paid + bindparam("d_paid"),
+        bonus=wallets.c.bonus + bindparam("d_bonus"),
+        held=wallets.c.held + bindparam("d_held"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
 def post(conn: Connection, draft: JournalDraft, *, now: datetime) -> Posted:
     """Write one balanced journal and everything it moves, in the caller's transaction."""
     if sum(entry.amount for entry in draft.entries) != 0:
@@ -74,22 +97,23 @@ def post(conn: Connection, draft: JournalDraft, *, now: datetime) -> Posted:
     wallet = draft.wallet
     journal_id = uuid7()
     conn.execute(
-        insert(journals).values(
-            id=journal_id,
-            service_id=wallet.service_id,
-            member_id=wallet.member_id,
-            kind=draft.kind,
-            amount=draft.amount,
-            currency=wallet.currency,
-            reference=draft.reference,
-            memo=draft.memo,
-            reason=draft.reason,
-            actor=draft.actor,
-            business_date=business_date(now, wallet.timezone),
-            reverses_id=draft.reverses_id,
-            hold_id=draft.hold_id,
-            created_at=now,
-        )
+        _insert_journal,
+        {
+            "id": journal_id,
+            "service_id": wallet.service_id,
+            "member_id": wallet.member_id,
+            "kind": draft.kind,
+            "amount": draft.amount,
+            "currency": wallet.currency,
+            "reference": draft.reference,
+            "memo": draft.memo,
+            "reason": draft.reason,
+            "actor": draft.actor,
+            "business_date": business_date(now, wallet.timezone),
+            "reverses_id": draft.reverses_id,
+            "hold_id": draft.hold_id,
+            "created_at": now,
+        },
     )
     _write_postings(conn, journal_id, draft)
     _apply_wallet_change(conn, draft, now)
@@ -118,31 +142,25 @@ def _write_postings(conn: Connection, journal_id: UUID, draft: JournalDraft) -> 
         if entry.amount != 0
     ]
     if rows:
-        conn.execute(insert(postings), rows)
+        conn.execute(_insert_postings, rows)
 
 
 def _apply_wallet_change(conn: Connection, draft: JournalDraft, now: datetime) -> None:
-    delta = {code: 0 for code in MEMBER_ACCOUNTS}
+    delta = dict.fromkeys(MEMBER_ACCOUNTS, 0)
     for entry in draft.entries:
         if entry.code in delta:
             delta[entry.code] += entry.amount
-    paid, bonus, held = delta["cash:paid"], delta["cash:bonus"], delta["cash:held"]
-    if not (paid or bonus or held):
+    if not any(delta.values()):
         return
     result = conn.execute(
-        update(wallets)
-        .where(
-            wallets.c.member_id == draft.wallet.member_id,
-            wallets.c.paid + paid >= 0,
-            wallets.c.bonus + bonus >= 0,
-            wallets.c.held + held >= 0,
-        )
-        .values(
-            paid=wallets.c.paid + paid,
-            bonus=wallets.c.bonus + bonus,
-            held=wallets.c.held + held,
-            updated_at=now,
-        )
+        _change_wallet,
+        {
+            "member": draft.wallet.member_id,
+            "d_paid": delta["cash:paid"],
+            "d_bonus": delta["cash:bonus"],
+            "d_held": delta["cash:held"],
+            "now": now,
+        },
     )
     if result.rowcount != 1:
         raise LedgerIntegrityError(f"wallet guard refused {draft.kind} on {draft.wallet}")
@@ -153,20 +171,21 @@ def _create_lot(conn: Connection, journal_id: UUID, draft: JournalDraft, now: da
     lot = draft.new_lot
     lot_id = uuid7()
     conn.execute(
-        insert(lots).values(
-            id=lot_id,
-            service_id=draft.wallet.service_id,
-            member_id=draft.wallet.member_id,
-            kind=lot.kind,
-            source=lot.source,
-            amount=lot.amount,
-            remaining=lot.amount,
-            refundable=lot.refundable,
-            expires_at=lot.expires_at,
-            journal_id=journal_id,
-            reason=lot.reason,
-            created_at=now,
-        )
+        _insert_lot,
+        {
+            "id": lot_id,
+            "service_id": draft.wallet.service_id,
+            "member_id": draft.wallet.member_id,
+            "kind": lot.kind,
+            "source": lot.source,
+            "amount": lot.amount,
+            "remaining": lot.amount,
+            "refundable": lot.refundable,
+            "expires_at": lot.expires_at,
+            "journal_id": journal_id,
+            "reason": lot.reason,
+            "created_at": now,
+        },
     )
     return lot_id
 
@@ -208,4 +227,4 @@ def _move_lots(conn: Connection, journal_id: UUID, draft: JournalDraft) -> None:
         for r in draft.restores
     ]
     if rows:
-        conn.execute(insert(lot_draws), rows)
+        conn.execute(_insert_draws, rows)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from coffer.kernel.errors import NotFound
@@ -28,25 +28,27 @@ class HoldRow:
     closed_at: datetime | None
 
 
+_lock_wallet = (
+    select(wallets.c.member_id).where(wallets.c.member_id == bindparam("member")).with_for_update()
+)
+_open_lots = select(
+    lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at, lots.c.created_at
+).where(lots.c.member_id == bindparam("member"), lots.c.remaining > 0)
+
+
 def lock_wallet(conn: Connection, member_id: UUID) -> None:
     """Take the member's wallet row lock (PostgreSQL; SQLite's BEGIN IMMEDIATE already has it).
 
     Every write on a member's cash starts here, so a member's operations are serialised and
     nobody else's are: the wallet row is hot only for its own member.
     """
-    found = conn.execute(
-        select(wallets.c.member_id).where(wallets.c.member_id == member_id).with_for_update()
-    ).first()
+    found = conn.execute(_lock_wallet, {"member": member_id}).first()
     if found is None:
         raise NotFound("wallet_not_found", "The member has no wallet.")
 
 
 def open_lots(conn: Connection, member_id: UUID) -> list[LotView]:
-    rows = conn.execute(
-        select(
-            lots.c.id, lots.c.kind, lots.c.remaining, lots.c.expires_at, lots.c.created_at
-        ).where(lots.c.member_id == member_id, lots.c.remaining > 0)
-    ).all()
+    rows = conn.execute(_open_lots, {"member": member_id}).all()
     return [LotView(r.id, r.kind, r.remaining, r.expires_at, r.created_at) for r in rows]
 
 
