@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import make_url
+from sqlalchemy.engine import Connection
 
 from bench import limits
 from coffer import app
@@ -35,10 +36,13 @@ class Result:
     limit_label: str
     limit: float
 
+    same_rows: float
+
     def line(self) -> str:
         return (
             f"{self.label:<44} {self.rate:>9.0f}/s   {self.rate / self.limit:>5.2f}x "
-            f"{self.limit_label} ({self.limit:.0f}/s)"
+            f"{self.limit_label} ({self.limit:.0f}/s)   "
+            f"{self.rate / self.same_rows:>5.2f}x same-rows txn"
         )
 
 
@@ -53,17 +57,17 @@ def _wallets(db: Database, count: int, balance: int) -> list[WalletRef]:
     suffix = random.randrange(1 << 30)
     for start in range(0, count, SETUP_BATCH):
 
-        def batch(conn: object, start: int = start) -> list[WalletRef]:
+        def batch(conn: Connection, start: int = start) -> list[WalletRef]:
             made = []
             for i in range(start, min(start + SETUP_BATCH, count)):
-                member = app.create_member(conn, service, f"b{suffix}-{i}", clock=clock)  # type: ignore[arg-type]
+                member = app.create_member(conn, service, f"b{suffix}-{i}", clock=clock)
                 wallet = app.wallet_ref(service, member)
                 ledger.grant(
                     conn,
                     wallet,
                     amount=balance,
                     kind="paid",
-                    source="api",  # type: ignore[arg-type]
+                    source="api",
                     actor="bench",
                     now=clock.now(),
                 )
@@ -99,7 +103,14 @@ def _spend_rate(db: Database, pick: Callable[[], WalletRef], seconds: float, thr
 
 
 def run_database(
-    name: str, url: str, bare: float, *, wallets: int, seconds: float, threads: int
+    name: str,
+    url: str,
+    bare: float,
+    same_rows: float,
+    *,
+    wallets: int,
+    seconds: float,
+    threads: int,
 ) -> list[Result]:
     db = Database(make_engine(url, pool_size=threads + 2))
     try:
@@ -107,25 +118,20 @@ def run_database(
         hot = _wallets(db, 1, 10**12)[0]
         many = _wallets(db, wallets, 10**9)
         bare_label = f"bare {name} txn"
+        runs: list[tuple[str, Callable[[], WalletRef], int]] = [
+            ("1 hot wallet, 1 thread", lambda: hot, 1),
+            (f"1 hot wallet, {threads} threads", lambda: hot, threads),
+            (f"{wallets} wallets, {threads} threads", lambda: random.choice(many), threads),
+        ]
         return [
             Result(
-                f"{name}: spends, 1 hot wallet, 1 thread",
-                _spend_rate(db, lambda: hot, seconds, 1),
+                f"{name}: spends, {label}",
+                _spend_rate(db, pick, seconds, count),
                 bare_label,
                 bare,
-            ),
-            Result(
-                f"{name}: spends, 1 hot wallet, {threads} threads",
-                _spend_rate(db, lambda: hot, seconds, threads),
-                bare_label,
-                bare,
-            ),
-            Result(
-                f"{name}: spends, {wallets} wallets, {threads} threads",
-                _spend_rate(db, lambda: random.choice(many), seconds, threads),
-                bare_label,
-                bare,
-            ),
+                same_rows,
+            )
+            for label, pick, count in runs
         ]
     finally:
         db.dispose()
@@ -143,10 +149,15 @@ def main(*, postgresql_url: str | None, wallets: int, seconds: float, threads: i
         lines.append(f"{'fsync (write 1 byte + fsync)':<44} {fsync:>9.0f}/s")
         bare = limits.bare_sqlite_rate(directory)
         lines.append(_limit_line("bare sqlite txn (update + insert, FULL)", bare, fsync))
+        rows = limits.bare_sqlite_rate(directory, inserts=limits.SPEND_ROWS)
+        lines.append(
+            _limit_line(f"bare sqlite txn (update + {limits.SPEND_ROWS} inserts)", rows, fsync)
+        )
         for result in run_database(
             "sqlite",
             sqlite_url(directory / "bench.sqlite3"),
             bare,
+            rows,
             wallets=wallets,
             seconds=seconds,
             threads=threads,
@@ -160,10 +171,14 @@ def main(*, postgresql_url: str | None, wallets: int, seconds: float, threads: i
             )
             bare_pg = limits.bare_postgresql_rate(dsn)
             lines.append(_limit_line("bare postgresql txn (update + insert)", bare_pg, fsync))
+            rows_pg = limits.bare_postgresql_rate(dsn, inserts=limits.SPEND_ROWS)
+            label = f"bare postgresql txn (update + {limits.SPEND_ROWS} inserts)"
+            lines.append(_limit_line(label, rows_pg, fsync))
             for result in run_database(
                 "postgresql",
                 postgresql_url,
                 bare_pg,
+                rows_pg,
                 wallets=wallets,
                 seconds=seconds,
                 threads=threads,
