@@ -8,13 +8,13 @@ import threading
 import typer
 import uvicorn
 
-from coffer.api.asgi import create_app
 from coffer.app import Runtime
 from coffer.cli.context import runtime
 from coffer.cli.demo import ensure_demo
 from coffer.jobs.handlers import default_handlers
 from coffer.jobs.worker import Worker
 from coffer.migrations import upgrade
+from coffer.server import create_server
 
 
 def serve(
@@ -24,7 +24,7 @@ def serve(
     """Run the HTTP server: the open API, health and metrics."""
     rt = runtime()
     uvicorn.run(
-        create_app(rt),
+        create_server(rt),
         host=host or rt.settings.host,
         port=port or rt.settings.port,
         log_level="info",
@@ -78,7 +78,7 @@ def up(
         )
     )
     try:
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="info")
+        uvicorn.run(create_server(rt), host=host, port=port, log_level="info")
     finally:
         stop.set()
         thread.join(timeout=10)

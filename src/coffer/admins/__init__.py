@@ -1,0 +1,1 @@
+"""Admin accounts, roles and permissions for the admin web."""

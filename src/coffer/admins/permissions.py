@@ -1,0 +1,36 @@
+"""The one permission matrix of the admin web: default deny.
+
+Every admin route declares one permission (tests enumerate the routes and fail on any that
+does not); a role may do exactly what is listed for it here. ``superuser`` may do everything.
+"""
+
+from __future__ import annotations
+
+ROLES = ("superuser", "operator", "cs", "marketer", "accountant", "viewer")
+
+#: permission -> roles holding it (superuser implied everywhere).
+MATRIX: dict[str, frozenset[str]] = {
+    "dashboard.view": frozenset(ROLES),
+    "members.view": frozenset(ROLES),
+    "members.status": frozenset({"operator", "cs"}),
+    "cash.grant": frozenset({"operator", "cs"}),
+    "cash.revoke": frozenset({"operator", "cs"}),
+    "cash.reverse": frozenset({"operator", "cs"}),
+    "holds.release": frozenset({"operator", "cs"}),
+    "approvals.view": frozenset({"operator", "cs", "accountant"}),
+    "approvals.decide": frozenset({"operator"}),
+    "services.view": frozenset({"operator", "accountant", "viewer"}),
+    "services.keys": frozenset({"operator"}),
+    "services.settings": frozenset({"operator"}),
+    "audit.view": frozenset({"operator", "accountant"}),
+    "admins.manage": frozenset(),
+}
+
+PERMISSIONS = tuple(MATRIX)
+
+
+def allowed(role: str, permission: str) -> bool:
+    """Whether ``role`` holds ``permission``; unknown permissions and roles are denied."""
+    if permission not in MATRIX or role not in ROLES:
+        return False
+    return role == "superuser" or role in MATRIX[permission]
