@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from coffer.app import Runtime
-from coffer.web import language
+from coffer.web import admin, cash, language
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -16,3 +16,5 @@ STATIC_DIR = Path(__file__).parent / "static"
 def mount_web(app: FastAPI, runtime: Runtime) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(language.router)
+    app.include_router(admin.router)
+    app.include_router(cash.router)
