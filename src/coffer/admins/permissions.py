@@ -24,6 +24,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "services.settings": frozenset({"operator"}),
     "audit.view": frozenset({"operator", "accountant"}),
     "admins.manage": frozenset(),
+    # Every signed-in admin may end their own session (the sign-out button).
+    "session.end": frozenset(ROLES),
 }
 
 PERMISSIONS = tuple(MATRIX)

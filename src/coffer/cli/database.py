@@ -1,4 +1,4 @@
-"""``coffer db upgrade`` and ``coffer audit``."""
+"""``coffer db upgrade`` and ``coffer audit`` (ledger invariants and the audit hash chain)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from coffer.audit.service import verify as verify_chain
 from coffer.cli.context import runtime
 from coffer.ledger.invariants import check_all
 from coffer.migrations import upgrade as upgrade_schema
@@ -22,15 +23,23 @@ def upgrade() -> None:
 
 
 def audit() -> None:
-    """Check every ledger invariant; exit 1 and list the violating rows if any fail."""
-    violations = runtime().db.read(check_all)
-    if not violations:
+    """Check the ledger invariants and the audit log's hash chain; exit 1 if either fails."""
+    rt = runtime()
+    violations = rt.db.read(check_all)
+    broken = rt.db.read(verify_chain)
+    if violations:
+        for violation in violations:
+            typer.echo(f"{violation.rule}: {violation.detail}")
+        typer.echo(f"{len(violations)} violation(s)", err=True)
+    else:
         typer.echo("ledger invariants: all hold")
-        return
-    for violation in violations:
-        typer.echo(f"{violation.rule}: {violation.detail}")
-    typer.echo(f"{len(violations)} violation(s)", err=True)
-    sys.exit(1)
+    if broken is not None:
+        row = f" (id {broken.id})" if broken.id is not None else ""
+        typer.echo(f"audit log: chain broken at seq {broken.seq}{row}: {broken.why}")
+    else:
+        typer.echo("audit log: hash chain intact")
+    if violations or broken is not None:
+        sys.exit(1)
 
 
 def register(root: typer.Typer) -> None:

@@ -17,4 +17,5 @@ def mount_web(app: FastAPI, runtime: Runtime) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(language.router)
     app.include_router(admin.router)
+    admin.install(app)
     app.include_router(cash.router)

@@ -1,0 +1,1 @@
+"""The audit log: one append-only, hash-chained row for every admin action that changes anything."""
