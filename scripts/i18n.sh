@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pot=$(mktemp --suffix=.pot)
 trap 'rm -f "$pot"' EXIT
-uv run --frozen pybabel extract -F babel.cfg --no-location --sort-output -o "$pot" src/coffer/web >/dev/null
+uv run --frozen pybabel --quiet extract -F babel.cfg --no-location --sort-output -o "$pot" \
+    src/coffer/web >/dev/null
 for locale in ko en; do
-    uv run --frozen pybabel update -i "$pot" -d src/coffer/web/translations -l "$locale" \
+    uv run --frozen pybabel --quiet update -i "$pot" -d src/coffer/web/translations -l "$locale" \
         --no-fuzzy-matching --ignore-obsolete >/dev/null
 done
 echo "catalogues updated; translate the empty msgstr entries in the ko catalogue"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import coffer.admins.tables
+import coffer.approvals.tables
+import coffer.audit.tables
 import coffer.db.idempotency
 import coffer.db.outbox
 import coffer.jobs.tables
@@ -10,6 +13,9 @@ import coffer.tenancy.tables
 from coffer.db.metadata import metadata
 
 TABLE_MODULES = (
+    coffer.admins.tables,
+    coffer.approvals.tables,
+    coffer.audit.tables,
     coffer.db.idempotency,
     coffer.db.outbox,
     coffer.jobs.tables,

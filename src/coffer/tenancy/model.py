@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +31,12 @@ class Service:
     consumption_order: str
     webhook_url: str | None
     created_at: datetime
+    #: Admin grants of at least this amount need a second admin's approval (None: never).
+    grant_approval_threshold: int | None = None
+
+    def grant_needs_approval(self, amount: int) -> bool:
+        threshold = self.grant_approval_threshold
+        return threshold is not None and amount >= threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +106,27 @@ def validate_external_id(external_id: object) -> str:
             "(it appears in URL paths) or surrounding spaces.",
         )
     return external_id
+
+
+WEBHOOK_URL_MAX = 2048
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+
+
+def validate_webhook_url(url: object) -> str:
+    """An absolute http(s) URL with a host; non-ASCII hosts must come in IDNA (xn--) form."""
+    message = f"url must be an absolute http or https URL of at most {WEBHOOK_URL_MAX} characters."
+    if not isinstance(url, str) or len(url) > WEBHOOK_URL_MAX or not url.isascii():
+        raise InvalidInput("invalid_url", message)
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        valid = False
+    if not valid or not url.isprintable() or " " in url:
+        raise InvalidInput("invalid_url", message)
+    return url
+
+
+def new_webhook_secret() -> str:
+    """A fresh signing secret for outgoing webhooks (shown once, stored for signing)."""
+    return WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)

@@ -6,14 +6,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from coffer.kernel.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from coffer.kernel.ids import uuid7
 from coffer.kernel.money import currency as lookup_currency
+from coffer.kernel.money import parse_amount
 from coffer.kernel.text import is_storable_text
+from coffer.tenancy.links import generate_link_secret
 from coffer.tenancy.model import (
     Member,
     NewApiKey,
@@ -24,6 +26,7 @@ from coffer.tenancy.model import (
     split_api_key,
     validate_external_id,
     validate_timezone,
+    validate_webhook_url,
 )
 from coffer.tenancy.tables import CONSUMPTION_ORDERS, MEMBER_STATUSES, api_keys, members, services
 
@@ -39,6 +42,7 @@ def _service(row: RowMapping) -> Service:
         consumption_order=row["consumption_order"],
         webhook_url=row["webhook_url"],
         created_at=row["created_at"],
+        grant_approval_threshold=row["grant_approval_threshold"],
     )
 
 
@@ -66,6 +70,7 @@ def create_service(
         "currency": lookup_currency(currency).code,
         "timezone": validate_timezone(timezone),
         "consumption_order": "bonus_first",
+        "link_secret": generate_link_secret(),
         "created_at": now,
     }
     conn.execute(insert(services).values(**values))
@@ -85,8 +90,18 @@ def list_services(conn: Connection) -> list[Service]:
 
 
 def update_service_settings(conn: Connection, service_id: UUID, **changes: Any) -> Service:
-    """Change consumption order, time zone or webhook endpoint of a service."""
-    allowed = {"consumption_order", "timezone", "webhook_url", "webhook_secret", "name"}
+    """Change consumption order, time zone, grant approval threshold or webhook endpoint.
+
+    ``grant_approval_threshold`` is an amount in minor units, or None for "no approval needed".
+    """
+    allowed = {
+        "consumption_order",
+        "timezone",
+        "webhook_url",
+        "webhook_secret",
+        "name",
+        "grant_approval_threshold",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidInput("invalid_setting", f"Unknown settings: {sorted(unknown)}")
@@ -96,6 +111,10 @@ def update_service_settings(conn: Connection, service_id: UUID, **changes: Any) 
         )
     if "timezone" in changes:
         validate_timezone(changes["timezone"])
+    if changes.get("webhook_url") is not None:
+        validate_webhook_url(changes["webhook_url"])
+    if changes.get("grant_approval_threshold") is not None:
+        parse_amount(changes["grant_approval_threshold"], field="grant_approval_threshold")
     get_service(conn, service_id)
     if changes:
         conn.execute(update(services).where(services.c.id == service_id).values(**changes))
@@ -110,6 +129,27 @@ def webhook_target(conn: Connection, service_id: UUID) -> tuple[str | None, str 
     if row is None:
         raise NotFound("service_not_found", "No such service.")
     return row[0], row[1]
+
+
+def link_secret(conn: Connection, service_id: UUID) -> str:
+    """The key a service signs its members' cash-web links with (never shown in reads)."""
+    secret = conn.execute(
+        select(services.c.link_secret).where(services.c.id == service_id)
+    ).scalar_one_or_none()
+    if secret is None:
+        raise NotFound("service_not_found", "No such service.")
+    return str(secret)
+
+
+def rotate_link_secret(conn: Connection, service_id: UUID) -> str:
+    """Replace the link secret; links signed with the old one stop working at once."""
+    secret = generate_link_secret()
+    result = conn.execute(
+        update(services).where(services.c.id == service_id).values(link_secret=secret)
+    )
+    if result.rowcount != 1:
+        raise NotFound("service_not_found", "No such service.")
+    return secret
 
 
 # --- API keys -------------------------------------------------------------------------------
@@ -261,3 +301,58 @@ def set_member_grade(
         .values(grade=validate_grade(grade), updated_at=now)
     )
     return get_member(conn, service_id, external_id)
+
+
+SEARCH_MAX_LIMIT = 200
+
+
+def search_members(
+    conn: Connection,
+    service_id: UUID,
+    *,
+    external_id: str | None = None,
+    prefix: bool = False,
+    grade: str | None = None,
+    status: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> tuple[list[Member], str | None]:
+    """Members of a service by external id (exact, or prefix), grade and status.
+
+    Ordered by external id; pass the returned cursor as ``after`` for the next page.
+    """
+    if not 1 <= limit <= SEARCH_MAX_LIMIT:
+        raise InvalidInput("invalid_limit", f"limit must be from 1 to {SEARCH_MAX_LIMIT}.")
+    if status is not None and status not in MEMBER_STATUSES:
+        raise InvalidInput("invalid_status", f"status must be one of {MEMBER_STATUSES}")
+    query = select(members).where(members.c.service_id == service_id)
+    if external_id:
+        if prefix:
+            # LIKE narrows (and can use an index on PostgreSQL); SQLite's LIKE ignores ASCII
+            # case, so the substring comparison keeps the match exact on both.
+            query = query.where(
+                members.c.external_id.startswith(external_id, autoescape=True),
+                func.substr(members.c.external_id, 1, len(external_id)) == external_id,
+            )
+        else:
+            query = query.where(members.c.external_id == external_id)
+    if grade:
+        query = query.where(members.c.grade == grade)
+    if status:
+        query = query.where(members.c.status == status)
+    if after is not None:
+        query = query.where(members.c.external_id > after)
+    rows = conn.execute(query.order_by(members.c.external_id).limit(limit + 1)).mappings().all()
+    found = [_member(row) for row in rows[:limit]]
+    return found, (found[-1].external_id if len(rows) > limit else None)
+
+
+def member_grades(conn: Connection, service_id: UUID) -> list[str]:
+    """The grades in use in a service (for search filters)."""
+    rows = conn.execute(
+        select(members.c.grade)
+        .where(members.c.service_id == service_id)
+        .group_by(members.c.grade)
+        .order_by(members.c.grade)
+    ).scalars()
+    return [str(grade) for grade in rows]

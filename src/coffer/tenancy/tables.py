@@ -1,8 +1,17 @@
-"""Tables owned by tenancy: services (tenants), their API keys, and members."""
+"""Tables owned by tenancy: services (tenants), their API keys, members, cash-web sessions."""
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from coffer.db.metadata import Id, UTCDateTime, metadata
 
@@ -19,8 +28,17 @@ services = Table(
     Column("consumption_order", String(20), nullable=False, default="bonus_first"),
     Column("webhook_url", Text, nullable=True),
     Column("webhook_secret", String(100), nullable=True),
+    # The HMAC key of the signed links that bring members to the cash web (tenancy/links.py).
+    Column("link_secret", String(64), nullable=False),
+    # Admin grants of at least this many minor units wait for a second admin's approval;
+    # NULL: no grant needs one.
+    Column("grant_approval_threshold", BigInteger, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     CheckConstraint(f"consumption_order IN {CONSUMPTION_ORDERS!r}", name="consumption_order"),
+    CheckConstraint(
+        "grant_approval_threshold IS NULL OR grant_approval_threshold > 0",
+        name="grant_approval_threshold_positive",
+    ),
 )
 
 api_keys = Table(
@@ -47,4 +65,19 @@ members = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("service_id", "external_id"),
     CheckConstraint(f"status IN {MEMBER_STATUSES!r}", name="status"),
+)
+
+#: A member's signed-in session on the cash web. Only the SHA-256 of the cookie's token is
+#: stored; the session ends 30 minutes after ``last_seen_at`` or at ``expires_at`` (12 hours).
+cash_sessions = Table(
+    "cash_sessions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("service_id", Id, ForeignKey("services.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

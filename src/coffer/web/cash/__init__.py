@@ -1,7 +1,21 @@
-"""The member cash web (``/cash``): a member's balance and history, reached by a signed link."""
+"""The member cash web (``/cash``): a member's balance and history, reached by a signed link.
+
+- ``entry``: ``/cash/enter`` (the signed link), ``/cash/logout``, ``/cash/bye``;
+- ``pages``: ``/cash`` (balance and history), ``/cash/lots`` ("my cash"), ``/cash/live/*``;
+- ``problems``: refusals as pages, and the catch-all for unknown addresses (included last).
+
+Later capabilities (charge, shop, my items, coupons) add their own routers here and their tabs
+to ``templates/cash/layout.html`` (see ``docs/cash-web.md``).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-router = APIRouter(prefix="/cash", include_in_schema=False)
+from coffer.web.cash import entry, pages, problems
+
+PREFIX = "/cash"
+
+router = APIRouter(include_in_schema=False)
+for part in (entry.router, pages.router, problems.fallback):  # the catch-all stays last
+    router.include_router(part, prefix=PREFIX, include_in_schema=False)
