@@ -76,6 +76,11 @@ def test_readme_walkthrough(server: tuple[str, str], env: dict[str, str]) -> Non
     demo = json.loads((Path(env["COFFER_DATA_DIR"]) / "demo-service.json").read_text())
     assert demo["api_key"] in banner
     assert f"Coffer is running at {base}" in banner
+    assert "operator@coffer.example / demo-operator" in banner
+    cash_link = next(w for w in banner.split() if w.startswith(f"{base}/cash/enter?"))
+    entered = httpx.get(cash_link, follow_redirects=True)
+    assert (entered.status_code, entered.url.path) == (200, "/cash")
+    assert httpx.get(f"{base}/admin/login").status_code == 200
     alice = httpx.get(
         f"{base}/api/v1/members/alice/balance",
         headers={"Authorization": f"Bearer {demo['api_key']}"},

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
+from uuid import UUID
 
 import typer
 import uvicorn
 
 from coffer.app import Runtime
+from coffer.cli.cash import member_link
 from coffer.cli.context import runtime
 from coffer.cli.demo import ensure_demo
+from coffer.cli.demo_admins import ensure_demo_admins
 from coffer.jobs.handlers import default_handlers
 from coffer.jobs.worker import Worker
 from coffer.migrations import upgrade
@@ -62,26 +66,39 @@ def up(
     )
     thread.start()
     base = f"http://{host}:{port}"
-    typer.echo(
-        "\n".join(
-            [
-                "",
-                f"Coffer is running at {base}",
-                f"  open API docs:  {base}/docs",
-                f"  database:       {rt.db.engine.url.render_as_string(hide_password=True)}",
-                f"  demo service:   {demo['service_id']} ({demo['name']}, {demo['currency']})",
-                f"  demo API key:   {demo['api_key']}",
-                f"  try:            curl -H 'Authorization: Bearer {demo['api_key']}' "
-                f"{base}/api/v1/members/alice/balance",
-                "",
-            ]
-        )
-    )
+    typer.echo(_banner(rt, base, demo, ensure_demo_admins(rt)))
     try:
         uvicorn.run(create_server(rt), host=host, port=port, log_level="info")
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def _banner(
+    rt: Runtime, base: str, demo: dict[str, Any], admins: list[tuple[str, str, str]]
+) -> str:
+    service_id = demo["service_id"]
+    logins = [
+        f"                  {email} / {password}  ({role})" for email, role, password in admins
+    ]
+    return "\n".join(
+        [
+            "",
+            f"Coffer is running at {base}",
+            f"  open API docs:  {base}/docs",
+            f"  database:       {rt.db.engine.url.render_as_string(hide_password=True)}",
+            f"  demo service:   {service_id} ({demo['name']}, {demo['currency']})",
+            f"  demo API key:   {demo['api_key']}",
+            f"  try:            curl -H 'Authorization: Bearer {demo['api_key']}' "
+            f"{base}/api/v1/members/alice/balance",
+            f"  admin web:      {base}/admin  (demo logins, demo only:)",
+            *logins,
+            f"  cash web:       {member_link(rt, UUID(service_id), 'alice', base)}",
+            "                  (member alice; the link is valid 5 minutes — a fresh one: "
+            f"coffer cash link --service {service_id} --member alice)",
+            "",
+        ]
+    )
 
 
 def _worker(rt: Runtime, scheduler: bool) -> Worker:
