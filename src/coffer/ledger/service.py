@@ -83,6 +83,39 @@ def _text(value: str | None, field: str, limit: int, *, required: bool = False) 
     return value
 
 
+def _out_of_cash(draws: list[Draw], to: str) -> list[Entry]:
+    """Entries moving the drawn cash out of the member's paid and bonus accounts into ``to``."""
+    kinds = by_kind(draws)
+    return [
+        Entry("cash:bonus", -kinds["bonus"]),
+        Entry("cash:paid", -kinds["paid"]),
+        Entry(to, sum(kinds.values())),
+    ]
+
+
+def _into_cash(draws: list[Draw], source: str) -> list[Entry]:
+    """Entries putting cash back into the member's paid and bonus accounts from ``source``."""
+    return [Entry(entry.code, -entry.amount) for entry in _out_of_cash(draws, source)]
+
+
+def _emit(
+    conn: Connection,
+    wallet: WalletRef,
+    event_type: str,
+    external_id: str | None,
+    now: datetime,
+    **data: object,
+) -> None:
+    """Queue a webhook event about this member, in the caller's transaction."""
+    emit_event(
+        conn,
+        wallet.service_id,
+        event_type,
+        _event_data(wallet, external_id, currency=wallet.currency, **data),
+        now=now,
+    )
+
+
 def _event_data(
     wallet: WalletRef, member_external_id: str | None, **data: object
 ) -> dict[str, object]:
@@ -136,22 +169,11 @@ def grant(
         now=now,
     )
     assert posted.lot_id is not None
-    emit_event(
-        conn,
-        wallet.service_id,
-        "cash.granted",
-        _event_data(
-            wallet,
-            external_id,
-            journal_id=str(posted.journal_id),
-            amount=amount,
-            currency=wallet.currency,
-            cash_kind=kind,
-            source=source,
-            expires_at=expires_at.isoformat() if expires_at else None,
-        ),
-        now=now,
-    )
+    _emit(
+        conn, wallet, "cash.granted", external_id, now,
+        journal_id=str(posted.journal_id), amount=amount, cash_kind=kind, source=source,
+        expires_at=expires_at.isoformat() if expires_at else None,
+    )  # fmt: skip
     return GrantResult(posted.journal_id, posted.lot_id, amount, kind)
 
 
@@ -172,7 +194,6 @@ def spend(
     memo = _text(memo, "memo", 500)
     live = _begin(conn, wallet, now, external_id)
     draws = allocate(live, amount, order=wallet.consumption_order, now=now)
-    kinds = by_kind(draws)
     posted = post(
         conn,
         JournalDraft(
@@ -182,31 +203,16 @@ def spend(
             actor=actor,
             reference=reference_text,
             memo=memo,
-            entries=[
-                Entry("cash:bonus", -kinds["bonus"]),
-                Entry("cash:paid", -kinds["paid"]),
-                Entry("sales_revenue", amount),
-            ],
+            entries=_out_of_cash(draws, "sales_revenue"),
             draws=draws,
         ),
         now=now,
     )
-    emit_event(
-        conn,
-        wallet.service_id,
-        "cash.spent",
-        _event_data(
-            wallet,
-            external_id,
-            journal_id=str(posted.journal_id),
-            amount=amount,
-            currency=wallet.currency,
-            reference=reference_text,
-            paid=kinds["paid"],
-            bonus=kinds["bonus"],
-        ),
-        now=now,
-    )
+    _emit(
+        conn, wallet, "cash.spent", external_id, now,
+        journal_id=str(posted.journal_id), amount=amount, reference=reference_text,
+        **by_kind(draws),
+    )  # fmt: skip
     return SpendResult(posted.journal_id, amount, draws)
 
 
@@ -229,8 +235,7 @@ def reverse_spend(
     if store.reversal_of(conn, journal_id) is not None:
         raise Conflict("already_reversed", "This spend has already been reversed.")
     draws = store.journal_draws(conn, journal_id)
-    kinds = by_kind(draws)
-    amount = sum(kinds.values())
+    amount = sum(draw.amount for draw in draws)
     posted = post(
         conn,
         JournalDraft(
@@ -241,29 +246,15 @@ def reverse_spend(
             reason=reason,
             reference=str(original["reference"]) if original["reference"] else None,
             reverses_id=journal_id,
-            entries=[
-                Entry("cash:bonus", kinds["bonus"]),
-                Entry("cash:paid", kinds["paid"]),
-                Entry("sales_revenue", -amount),
-            ],
+            entries=_into_cash(draws, "sales_revenue"),
             restores=draws,
         ),
         now=now,
     )
-    emit_event(
-        conn,
-        wallet.service_id,
-        "cash.spend_reversed",
-        _event_data(
-            wallet,
-            external_id,
-            journal_id=str(posted.journal_id),
-            reverses=str(journal_id),
-            amount=amount,
-            currency=wallet.currency,
-        ),
-        now=now,
-    )
+    _emit(
+        conn, wallet, "cash.spend_reversed", external_id, now,
+        journal_id=str(posted.journal_id), reverses=str(journal_id), amount=amount,
+    )  # fmt: skip
     _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
     return SpendResult(posted.journal_id, amount, draws)
 
@@ -296,7 +287,6 @@ def reserve(
     reference = _text(reference, "reference", 200)
     live = _begin(conn, wallet, now, external_id)
     draws = allocate(live, amount, order=wallet.consumption_order, now=now)
-    kinds = by_kind(draws)
     hold_id = uuid7()
     conn.execute(
         holds.insert().values(
@@ -320,11 +310,7 @@ def reserve(
             actor=actor,
             reference=reference,
             hold_id=hold_id,
-            entries=[
-                Entry("cash:bonus", -kinds["bonus"]),
-                Entry("cash:paid", -kinds["paid"]),
-                Entry("cash:held", amount),
-            ],
+            entries=_out_of_cash(draws, "cash:held"),
             draws=draws,
         ),
         now=now,
@@ -421,36 +407,16 @@ def _close_hold(
         .values(status=status, committed=commit, closed_at=now)
     )
     if commit:
-        emit_event(
-            conn,
-            wallet.service_id,
-            "cash.spent",
-            _event_data(
-                wallet,
-                external_id,
-                journal_id=str(posted.journal_id),
-                hold_id=str(hold.id),
-                amount=commit,
-                currency=wallet.currency,
-                reference=hold.reference,
-            ),
-            now=now,
-        )
+        _emit(
+            conn, wallet, "cash.spent", external_id, now,
+            journal_id=str(posted.journal_id), hold_id=str(hold.id), amount=commit,
+            reference=hold.reference,
+        )  # fmt: skip
     if status == "expired":
-        emit_event(
-            conn,
-            wallet.service_id,
-            "hold.expired",
-            _event_data(
-                wallet,
-                external_id,
-                hold_id=str(hold.id),
-                amount=hold.amount,
-                currency=wallet.currency,
-                reference=hold.reference,
-            ),
-            now=now,
-        )
+        _emit(
+            conn, wallet, "hold.expired", external_id, now,
+            hold_id=str(hold.id), amount=hold.amount, reference=hold.reference,
+        )  # fmt: skip
     _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)
     return HoldResult(store.get_hold(conn, wallet.service_id, hold.id), posted.journal_id)
 
@@ -487,8 +453,7 @@ def _sweep_expired(
         due = store.due_lots(conn, wallet.member_id, now)
     if not due:
         return None
-    kinds = by_kind(due)
-    amount = sum(kinds.values())
+    amount = sum(draw.amount for draw in due)
     posted = post(
         conn,
         JournalDraft(
@@ -496,30 +461,15 @@ def _sweep_expired(
             kind="expiry",
             amount=amount,
             actor=actor,
-            entries=[
-                Entry("cash:bonus", -kinds["bonus"]),
-                Entry("cash:paid", -kinds["paid"]),
-                Entry("breakage", amount),
-            ],
+            entries=_out_of_cash(due, "breakage"),
             draws=due,
         ),
         now=now,
     )
-    emit_event(
-        conn,
-        wallet.service_id,
-        "cash.expired",
-        _event_data(
-            wallet,
-            external_id,
-            journal_id=str(posted.journal_id),
-            amount=amount,
-            currency=wallet.currency,
-            paid=kinds["paid"],
-            bonus=kinds["bonus"],
-        ),
-        now=now,
-    )
+    _emit(
+        conn, wallet, "cash.expired", external_id, now,
+        journal_id=str(posted.journal_id), amount=amount, **by_kind(due),
+    )  # fmt: skip
     return posted.journal_id
 
 
