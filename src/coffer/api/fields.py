@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
@@ -27,7 +26,12 @@ from coffer.kernel.text import is_storable_text
 from coffer.ledger.model import CASH_KINDS
 from coffer.ledger.queries import HISTORY_MAX_LIMIT, JOURNAL_KINDS
 from coffer.ledger.service import MAX_HOLD_SECONDS
-from coffer.tenancy.model import EXTERNAL_ID_MAX, validate_external_id
+from coffer.tenancy.model import (
+    EXTERNAL_ID_MAX,
+    WEBHOOK_URL_MAX,
+    validate_external_id,
+    validate_webhook_url,
+)
 from coffer.tenancy.service import GRADE_MAX
 from coffer.tenancy.tables import MEMBER_STATUSES
 
@@ -148,29 +152,21 @@ HoldFilter = Annotated[str, _choice("invalid_status", "status", HOLD_FILTERS), _
 JournalKind = Annotated[str, _choice("invalid_kind", "kind", JOURNAL_KINDS), _enum(JOURNAL_KINDS)]
 
 
-URL_MAX = 2048
 _INVALID_URL = _code("invalid_url")
 
 
 def _url(value: object) -> str:
-    message = f"url must be an absolute http or https URL of at most {URL_MAX} characters."
-    if not isinstance(value, str) or len(value) > URL_MAX or not value.isascii():
-        raise _fail(_INVALID_URL, message)
     try:
-        parts = urlsplit(value)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:
-        valid = False
-    if not valid or not value.isprintable() or " " in value:
-        raise _fail(_INVALID_URL, message)
-    return value
+        return validate_webhook_url(value)
+    except InvalidInput as error:
+        raise _fail(_INVALID_URL, error.message) from error
 
 
 #: Where webhooks are sent. Non-ASCII hosts must be given in their IDNA (``xn--``) form.
 WebhookUrl = Annotated[
     str,
     PlainValidator(_url),
-    WithJsonSchema({"type": "string", "format": "uri", "maxLength": URL_MAX}),
+    WithJsonSchema({"type": "string", "format": "uri", "maxLength": WEBHOOK_URL_MAX}),
 ]
 
 

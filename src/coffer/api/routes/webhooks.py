@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Response
 from sqlalchemy.engine import Connection
 
@@ -12,14 +10,9 @@ from coffer.api.context import RuntimeDep
 from coffer.api.requests import WebhookEndpointSet
 from coffer.api.responses import WebhookEndpointCreated, WebhookEndpointOut
 from coffer.tenancy import service as tenancy
+from coffer.tenancy.model import new_webhook_secret
 
 router = APIRouter(tags=["webhooks"])
-
-SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
-
-
-def new_signing_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
 @router.put("/webhook-endpoint", response_model=WebhookEndpointCreated)
@@ -30,7 +23,7 @@ def set_endpoint(
 
     Every PUT rotates the secret: deliveries are signed with the new one from now on.
     """
-    secret = new_signing_secret()
+    secret = new_webhook_secret()
 
     def change(conn: Connection) -> None:
         tenancy.update_service_settings(
