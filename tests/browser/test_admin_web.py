@@ -166,3 +166,22 @@ def test_a_viewer_cannot_grant(live_server: LiveServer, new_page: NewPage) -> No
     )
     assert forced.status == 403
     assert available(live_server, "alice") == before
+
+
+def test_admin_pages_fit_a_tablet(live_server: LiveServer, new_page: NewPage) -> None:
+    """At 820 px (a portrait tablet) no admin page scrolls sideways."""
+    page = new_page()
+    page.set_viewport_size({"width": 820, "height": 1100})
+    sign_in(page, live_server, "superuser")
+    for path in [
+        "/admin/",
+        "/admin/members",
+        member_url(live_server, "alice").removeprefix(live_server.base_url),
+        "/admin/approvals",
+        "/admin/services",
+        "/admin/audit",
+    ]:
+        page.goto(f"{live_server.base_url}{path}")
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 820, f"{path} is {width}px wide"
