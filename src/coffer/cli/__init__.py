@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from coffer.cli import admins, bench, cash, database, jobs, running, services
+from coffer.cli import admins, bench, cash, database, jobs, running, sandbox, services
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Coffer prepaid-cash billing.")
 app.add_typer(database.app, name="db")
@@ -15,6 +15,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(cash.app, name="cash")
 running.register(app)
 database.register(app)
+sandbox.register(app)
 
 
 def main() -> None:
