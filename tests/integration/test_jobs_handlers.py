@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from sqlalchemy import select
@@ -172,3 +173,52 @@ def test_purge_forgets_idempotency_keys_after_their_retention(
         lambda conn: conn.execute(select(idempotency.idempotency_keys.c.key)).scalars().all()
     )
     assert left == ["new-key"]
+
+
+def test_purge_deletes_ended_admin_and_cash_sessions(db: Database, clock: ManualClock) -> None:
+    from datetime import timedelta as minutes_apart
+
+    from sqlalchemy import func
+
+    from coffer import app
+    from coffer.admins import service as admins
+    from coffer.admins.tables import admin_sessions
+    from coffer.tenancy import cash_sessions
+    from coffer.tenancy import service as tenancy
+    from coffer.tenancy.links import build_link
+    from coffer.tenancy.tables import cash_sessions as cash_table
+
+    service = new_service(db, clock)
+    db.write(lambda c: app.create_member(c, service, "alice", clock=clock))
+    admin = db.write(
+        lambda c: admins.create_admin(
+            c, email="ops@example.com", role="operator", password="long-enough-pw", now=clock.now()
+        )
+    )
+
+    def open_admin_session() -> UUID:
+        return db.write(
+            lambda c: admins.open_session(
+                c, admin.id, now=clock.now(), address="127.0.0.1", user_agent="test"
+            )
+        ).id
+
+    def open_cash_session() -> None:
+        secret = db.read(lambda c: tenancy.link_secret(c, service.id))
+        link = build_link("http://x", secret, service.id, "alice", int(clock.now().timestamp()))
+        params = dict(p.split("=", 1) for p in link.split("?", 1)[1].split("&"))
+        db.write(lambda c: cash_sessions.open_from_link(c, params, now=clock.now()))
+
+    revoked = open_admin_session()
+    db.write(lambda c: admins.revoke_session(c, revoked, now=clock.now()))
+    open_admin_session()  # goes idle
+    open_cash_session()  # goes idle
+    clock.advance(minutes_apart(minutes=31))
+    live = open_admin_session()
+
+    context = JobContext(db, clock, uuid7(), "sessions.purge", None, 1, 3)
+    handlers.purge_sessions(context, {})
+
+    left = db.read(lambda c: c.execute(select(admin_sessions.c.id)).scalars().all())
+    assert left == [live]
+    assert db.read(lambda c: c.execute(select(func.count()).select_from(cash_table)).scalar()) == 0

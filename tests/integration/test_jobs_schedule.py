@@ -127,6 +127,7 @@ def test_a_scheduler_worker_fires_the_default_schedule(db: Database, clock: Manu
         "ledger.audit",
         "ledger.expire_holds",
         "ledger.expire_lots",
+        "sessions.purge",
     ]
 
     clock.advance(timedelta(seconds=30))

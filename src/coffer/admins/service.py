@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from coffer.admins.model import (
     SESSION_ABSOLUTE,
+    SESSION_IDLE,
     AdminSession,
     AdminUser,
     NewSession,
@@ -245,3 +246,17 @@ def revoke_session(conn: Connection, session_id: UUID, *, now: datetime) -> bool
         .returning(admin_sessions.c.id)
     ).first()
     return done is not None
+
+
+def purge_ended_sessions(conn: Connection, now: datetime) -> int:
+    """Delete sessions that have ended: revoked, past their absolute end, or idle too long."""
+    result = conn.execute(
+        delete(admin_sessions).where(
+            or_(
+                admin_sessions.c.revoked_at.isnot(None),
+                admin_sessions.c.expires_at <= now,
+                admin_sessions.c.last_seen_at <= now - SESSION_IDLE,
+            )
+        )
+    )
+    return int(result.rowcount)

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import Connection
 
+from coffer.admins import service as admins
 from coffer.app import resolve_wallet
 from coffer.config import Settings
 from coffer.db import idempotency
@@ -18,9 +20,11 @@ from coffer.jobs.schedule import (
     EXPIRE_HOLDS_JOB,
     EXPIRE_LOTS_JOB,
     PURGE_IDEMPOTENCY_JOB,
+    PURGE_SESSIONS_JOB,
 )
 from coffer.jobs.webhooks import WebhookDeliverer
 from coffer.ledger import invariants, service
+from coffer.tenancy import cash_sessions
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ def default_handlers(
         EXPIRE_LOTS_JOB: expire_lots,
         AUDIT_JOB: audit,
         PURGE_IDEMPOTENCY_JOB: purge_idempotency_keys,
+        PURGE_SESSIONS_JOB: purge_sessions,
     }
 
 
@@ -79,6 +84,17 @@ def purge_idempotency_keys(ctx: JobContext, payload: dict[str, Any]) -> None:
     before = ctx.clock.now() - idempotency.RETENTION
     purged = ctx.db.write(lambda conn: idempotency.purge(conn, before))
     log.info("purged %d idempotency keys", purged)
+
+
+def purge_sessions(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Delete the rows of admin and cash-web sessions that have ended."""
+    now = ctx.clock.now()
+
+    def purge(conn: Connection) -> tuple[int, int]:
+        return admins.purge_ended_sessions(conn, now), cash_sessions.purge_ended(conn, now)
+
+    admin_count, cash_count = ctx.db.write(purge)
+    log.info("purged %d admin and %d cash-web sessions", admin_count, cash_count)
 
 
 def _drain(run_batch: Callable[[], int]) -> int:

@@ -26,6 +26,7 @@ EXPIRE_HOLDS_JOB = "ledger.expire_holds"
 EXPIRE_LOTS_JOB = "ledger.expire_lots"
 AUDIT_JOB = "ledger.audit"
 PURGE_IDEMPOTENCY_JOB = "idempotency.purge"
+PURGE_SESSIONS_JOB = "sessions.purge"
 
 #: A scheduled run is retried a little; the next firing comes soon anyway.
 SCHEDULED_MAX_ATTEMPTS = 3
@@ -42,6 +43,7 @@ DEFAULT_SCHEDULE: tuple[ScheduleEntry, ...] = (
     ScheduleEntry(EXPIRE_LOTS_JOB, EXPIRE_LOTS_JOB, 300),
     ScheduleEntry(AUDIT_JOB, AUDIT_JOB, 3600),
     ScheduleEntry(PURGE_IDEMPOTENCY_JOB, PURGE_IDEMPOTENCY_JOB, 3600),
+    ScheduleEntry(PURGE_SESSIONS_JOB, PURGE_SESSIONS_JOB, 3600),
 )
 
 

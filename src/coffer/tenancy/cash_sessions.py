@@ -80,7 +80,7 @@ def open_from_link(
     service = tenancy.get_service(conn, claim.service_id)
     member = tenancy.get_member(conn, service.id, claim.member)
     _check_member(member)
-    _purge_expired(conn, now)
+    purge_ended(conn, now)
     if replaces:
         close(conn, replaces)
     token = secrets.token_urlsafe(32)
@@ -129,9 +129,9 @@ def close(conn: Connection, token: str) -> None:
     conn.execute(delete(cash_sessions).where(cash_sessions.c.token_hash == _hash(token)))
 
 
-def _purge_expired(conn: Connection, now: datetime) -> None:
-    """Housekeeping when a session opens: drop the rows of sessions that have ended."""
-    conn.execute(
+def purge_ended(conn: Connection, now: datetime) -> int:
+    """Drop the rows of sessions that have ended (on every new session, and hourly by a job)."""
+    result = conn.execute(
         delete(cash_sessions).where(
             or_(
                 cash_sessions.c.expires_at <= now,
@@ -139,3 +139,4 @@ def _purge_expired(conn: Connection, now: datetime) -> None:
             )
         )
     )
+    return int(result.rowcount)
