@@ -28,14 +28,7 @@ class MemberOut(BaseModel):
 
     @classmethod
     def of(cls, member: Member) -> MemberOut:
-        return cls(
-            id=member.id,
-            external_id=member.external_id,
-            grade=member.grade,
-            status=member.status,
-            created_at=member.created_at,
-            updated_at=member.updated_at,
-        )
+        return cls.model_validate(member, from_attributes=True)
 
 
 class BalanceOut(BaseModel):
@@ -49,15 +42,7 @@ class BalanceOut(BaseModel):
 
     @classmethod
     def of(cls, balance: Balance) -> BalanceOut:
-        return cls(
-            currency=balance.currency,
-            available=balance.available,
-            held=balance.held,
-            paid=balance.paid,
-            bonus=balance.bonus,
-            expiring_soon=balance.expiring_soon,
-            total=balance.total,
-        )
+        return cls.model_validate(balance, from_attributes=True)
 
 
 class DrawOut(BaseModel):
@@ -105,16 +90,7 @@ class HoldOut(BaseModel):
 
     @classmethod
     def of(cls, hold: HoldRow) -> HoldOut:
-        return cls(
-            id=hold.id,
-            amount=hold.amount,
-            committed=hold.committed,
-            status=hold.status,
-            reference=hold.reference,
-            expires_at=hold.expires_at,
-            created_at=hold.created_at,
-            closed_at=hold.closed_at,
-        )
+        return cls.model_validate(hold, from_attributes=True)
 
 
 class HoldList(BaseModel):
@@ -172,23 +148,7 @@ class HistoryEntryOut(BaseModel):
 
     @classmethod
     def of(cls, entry: HistoryEntry) -> HistoryEntryOut:
-        return cls(
-            id=entry.id,
-            kind=entry.kind,
-            amount=entry.amount,
-            currency=entry.currency,
-            paid_change=int(entry.paid_change),
-            bonus_change=int(entry.bonus_change),
-            held_change=int(entry.held_change),
-            reference=entry.reference,
-            memo=entry.memo,
-            reason=entry.reason,
-            actor=entry.actor,
-            business_date=entry.business_date,
-            reverses_id=entry.reverses_id,
-            hold_id=entry.hold_id,
-            created_at=entry.created_at,
-        )
+        return cls.model_validate(entry, from_attributes=True)
 
 
 class HistoryPageOut(BaseModel):
