@@ -130,9 +130,15 @@ class SettlementLine:
 
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
-    """A verified webhook: ``payment`` is the payment's state as the PG sent it."""
+    """A verified webhook: ``payment`` is the payment's state as the PG sent it.
+
+    ``order_id`` and ``payment_key`` name the payment even when ``payment`` is a
+    :class:`Declined` (which carries neither), so the receiver can find its charge.
+    """
 
     event_id: str
     event_type: str
     created_at: datetime
     payment: PaymentOutcome
+    order_id: str | None = None
+    payment_key: str | None = None

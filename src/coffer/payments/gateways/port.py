@@ -62,11 +62,13 @@ class ReturnParams:
     """The PG's parameters on the browser's return to the success URL (not yet trusted).
 
     The caller checks order, amount and currency against its own charge, then confirms.
+    ``amount`` is ``None`` for PGs whose return carries no amount (Stripe): the amount in the
+    confirm reply is checked instead.
     """
 
     payment_key: str
     order_id: str
-    amount: int
+    amount: int | None
 
 
 class Gateway(Protocol):

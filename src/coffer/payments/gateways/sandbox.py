@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any
@@ -47,6 +46,10 @@ import httpx
 from coffer.kernel.errors import InvalidInput
 from coffer.kernel.money import parse_amount
 from coffer.payments.gateways import sandbox_wire as wire
+from coffer.payments.gateways.http_replies import Reply as _Reply
+from coffer.payments.gateways.http_replies import failure as _failure
+from coffer.payments.gateways.http_replies import header as _header
+from coffer.payments.gateways.http_replies import return_params, send
 from coffer.payments.gateways.outcomes import (
     PAYMENT_METHODS,
     CancelOutcome,
@@ -59,7 +62,6 @@ from coffer.payments.gateways.outcomes import (
 from coffer.payments.gateways.port import (
     CheckoutRequest,
     GatewayUnavailable,
-    InvalidReturn,
     InvalidWebhook,
     ReturnParams,
 )
@@ -67,34 +69,6 @@ from coffer.payments.gateways.signature import verify
 
 SIGNATURE_HEADER = "Sandbox-Signature"
 EVENT_ID_HEADER = "Sandbox-Event-Id"
-#: 4xx statuses that say "try again", not "no".
-_RETRYABLE_4XX = frozenset({401, 403, 408, 425, 429})
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    status: int
-    body: Any  # the decoded JSON, or None when the body is not JSON
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
-
-
-def _failure(reply: _Reply) -> Declined | Unknown:
-    """A non-2xx reply as an outcome (see the table)."""
-    status = reply.status
-    if status >= 500 or status < 400 or status in _RETRYABLE_4XX:
-        return Unknown(reason=f"HTTP {status} from the PG")
-    try:
-        code, message = wire.error_body(reply.body)
-    except wire.WireError as exc:
-        return Unknown(reason=f"HTTP {status} with an unreadable error body: {exc}")
-    return Declined(code=code, message=message)
 
 
 class SandboxGateway:
@@ -153,16 +127,7 @@ class SandboxGateway:
         return f"{self._base}/checkout?{urlencode(params)}"
 
     def parse_return(self, query_params: Mapping[str, str]) -> ReturnParams:
-        key, order_id, amount = (query_params.get(k) for k in ("paymentKey", "orderId", "amount"))
-        if not key or not order_id or not amount:
-            raise InvalidReturn("The return lacks paymentKey, orderId or amount.")
-        if not (amount.isascii() and amount.isdigit()):
-            raise InvalidReturn("The returned amount is not a whole number.")
-        try:
-            value = parse_amount(int(amount))
-        except InvalidInput as exc:
-            raise InvalidReturn(exc.message) from exc
-        return ReturnParams(payment_key=key, order_id=order_id, amount=value)
+        return return_params(query_params)
 
     # -- server to server --------------------------------------------------------------------
 
@@ -174,22 +139,15 @@ class SandboxGateway:
         body: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> _Reply | Unknown:
-        try:
-            response = self._client.request(
-                method,
-                f"{self._base}{path}",
-                json=body,
-                params=params,
-                headers={"Authorization": self._auth},
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            return Unknown(reason=f"{type(exc).__name__}: {exc}")
-        try:
-            decoded: Any = json.loads(response.content)
-        except ValueError:
-            decoded = None
-        return _Reply(response.status_code, decoded)
+        return send(
+            self._client,
+            method,
+            f"{self._base}{path}",
+            headers={"Authorization": self._auth},
+            timeout=self._timeout,
+            body=body,
+            params=params,
+        )
 
     def _payment(self, reply: _Reply | Unknown) -> PaymentOutcome:
         if isinstance(reply, Unknown):

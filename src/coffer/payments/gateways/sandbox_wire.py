@@ -184,9 +184,12 @@ def settlement_lines(data: object) -> list[SettlementLine]:
 
 def webhook_event(data: object) -> WebhookEvent:
     event = _obj(data, "the event")
+    payment = _obj(event.get("data"), "the event's data")
     return WebhookEvent(
         event_id=_str(event, "eventId"),
         event_type=_str(event, "eventType"),
         created_at=_time(event, "createdAt"),
-        payment=payment_outcome(event.get("data")),
+        payment=payment_outcome(payment),
+        order_id=_str(payment, "orderId"),
+        payment_key=_str(payment, "paymentKey"),
     )
