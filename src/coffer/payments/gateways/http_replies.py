@@ -1,21 +1,28 @@
-"""What the HTTP adapters share: one request, a non-2xx reply as an outcome, the success return.
+"""What the HTTP adapters share: their client, one request, a reply as an outcome, the return.
 
 A reply the adapter cannot read with certainty is :class:`Unknown`, never :class:`Declined`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
 from coffer.kernel.errors import InvalidInput
 from coffer.kernel.money import parse_amount
-from coffer.payments.gateways.outcomes import Declined, Unknown
-from coffer.payments.gateways.port import InvalidReturn, ReturnParams
+from coffer.payments.gateways.json_fields import WireError
+from coffer.payments.gateways.outcomes import Declined, SettlementLine, Unknown
+from coffer.payments.gateways.port import GatewayUnavailable, InvalidReturn, ReturnParams
+
+T = TypeVar("T")
 
 #: 4xx statuses that say "try again" (or "our credentials"), not "no".
 RETRYABLE_4XX = frozenset({401, 403, 408, 425, 429})
@@ -45,12 +52,13 @@ def send(
     headers: Mapping[str, str],
     timeout: float,
     body: dict[str, Any] | None = None,
-    params: Mapping[str, str] | None = None,
+    content: bytes | None = None,
 ) -> Reply | Unknown:
-    """One request; any transport failure (timeout, refused, dropped) is :class:`Unknown`."""
+    """One request (a JSON ``body`` or raw ``content``); any transport failure (timeout,
+    refused, dropped) is :class:`Unknown`."""
     try:
         response = client.request(
-            method, url, json=body, params=params, headers=dict(headers), timeout=timeout
+            method, url, json=body, content=content, headers=dict(headers), timeout=timeout
         )
     except httpx.HTTPError as exc:
         return Unknown(reason=f"{type(exc).__name__}: {exc}")
@@ -59,6 +67,111 @@ def send(
     except ValueError:
         decoded = None
     return Reply(response.status_code, decoded)
+
+
+def basic_auth(secret_key: str) -> str:
+    """``Authorization: Basic base64(secret_key + ":")`` (Toss and the sandbox PG)."""
+    token = base64.b64encode(f"{secret_key}:".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+class HttpGateway:
+    """An adapter's HTTP plumbing: its client, ``close``/``with``, and ``_send``.
+
+    ``client`` is for tests; without it the gateway owns (and closes) its own client. Every
+    request carries ``headers`` (the credentials).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        timeout: float,
+        client: httpx.Client | None,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._headers = dict(headers)
+        self._timeout = timeout
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        form: Sequence[tuple[str, str]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Reply | Unknown:
+        """``path`` with ``params`` as its query; a JSON ``body`` or a form-encoded ``form``."""
+        headers = dict(self._headers)
+        content: bytes | None = None
+        if form is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            content = urlencode(form).encode()
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        return send(
+            self._client,
+            method,
+            f"{self._base}{path}" + (f"?{urlencode(params)}" if params else ""),
+            headers=headers,
+            timeout=self._timeout,
+            body=body,
+            content=content,
+        )
+
+
+def read_reply(
+    reply: Reply | Unknown,
+    read: Callable[[object], T],
+    fail: Callable[[Reply], Declined | Unknown],
+    unreadable: str,
+) -> T | Declined | Unknown:
+    """A 2xx body through ``read``; a non-2xx reply through ``fail``.
+
+    A body ``read`` cannot read (:class:`WireError`) is Unknown, ``"{unreadable}: {why}"``.
+    """
+    if isinstance(reply, Unknown):
+        return reply
+    if not 200 <= reply.status < 300:
+        return fail(reply)
+    try:
+        return read(reply.body)
+    except WireError as exc:
+        return Unknown(reason=f"{unreadable}: {exc}")
+
+
+def settlement_reply(
+    reply: Reply | Unknown, day: date, read: Callable[[object], list[SettlementLine]]
+) -> list[SettlementLine]:
+    """The lines of a settlement reply; anything but a readable 200 is GatewayUnavailable."""
+    if isinstance(reply, Unknown):
+        raise GatewayUnavailable(reply.reason)
+    if reply.status != 200:
+        raise GatewayUnavailable(f"HTTP {reply.status} for the settlement of {day}")
+    try:
+        return read(reply.body)
+    except WireError as exc:
+        raise GatewayUnavailable(f"unreadable settlement of {day}: {exc}") from exc
 
 
 def error_body(data: object) -> tuple[str, str] | None:

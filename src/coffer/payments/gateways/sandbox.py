@@ -33,45 +33,41 @@ payment and look for the cancel in ``cancels`` before sending it again. ``settle
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from datetime import date, datetime
-from types import TracebackType
-from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx
 
 from coffer.kernel.errors import InvalidInput
 from coffer.kernel.money import parse_amount
 from coffer.payments.gateways import sandbox_wire as wire
-from coffer.payments.gateways.http_replies import Reply as _Reply
-from coffer.payments.gateways.http_replies import failure as _failure
-from coffer.payments.gateways.http_replies import header as _header
-from coffer.payments.gateways.http_replies import return_params, send
+from coffer.payments.gateways import toss_payment as v1
+from coffer.payments.gateways.http_replies import (
+    HttpGateway,
+    basic_auth,
+    failure,
+    header,
+    read_reply,
+    return_params,
+    settlement_reply,
+)
 from coffer.payments.gateways.outcomes import (
     PAYMENT_METHODS,
     CancelOutcome,
     Declined,
     PaymentOutcome,
     SettlementLine,
-    Unknown,
     WebhookEvent,
 )
-from coffer.payments.gateways.port import (
-    CheckoutRequest,
-    GatewayUnavailable,
-    InvalidWebhook,
-    ReturnParams,
-)
-from coffer.payments.gateways.signature import verify
+from coffer.payments.gateways.port import CheckoutRequest, InvalidWebhook, ReturnParams
+from coffer.payments.gateways.signature import verified_event
 
 SIGNATURE_HEADER = "Sandbox-Signature"
 EVENT_ID_HEADER = "Sandbox-Event-Id"
 
 
-class SandboxGateway:
+class SandboxGateway(HttpGateway):
     """The sandbox PG. ``client`` is for tests; without it the gateway owns its own client."""
 
     def __init__(
@@ -84,29 +80,11 @@ class SandboxGateway:
         timeout: float = 10.0,
         client: httpx.Client | None = None,
     ) -> None:
-        self._base = base_url.rstrip("/")
+        super().__init__(
+            base_url, {"Authorization": basic_auth(secret_key)}, timeout=timeout, client=client
+        )
         self._client_key = client_key
         self._webhook_secret = webhook_secret
-        self._timeout = timeout
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client()
-        token = base64.b64encode(f"{secret_key}:".encode()).decode("ascii")
-        self._auth = f"Basic {token}"
-
-    def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> SandboxGateway:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- browser side ------------------------------------------------------------------------
 
@@ -131,37 +109,10 @@ class SandboxGateway:
 
     # -- server to server --------------------------------------------------------------------
 
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> _Reply | Unknown:
-        return send(
-            self._client,
-            method,
-            f"{self._base}{path}",
-            headers={"Authorization": self._auth},
-            timeout=self._timeout,
-            body=body,
-            params=params,
-        )
-
-    def _payment(self, reply: _Reply | Unknown) -> PaymentOutcome:
-        if isinstance(reply, Unknown):
-            return reply
-        if not 200 <= reply.status < 300:
-            return _failure(reply)
-        try:
-            return wire.payment_outcome(reply.body)
-        except wire.WireError as exc:
-            return Unknown(reason=f"unreadable payment: {exc}")
-
     def confirm(self, payment_key: str, order_id: str, amount: int) -> PaymentOutcome:
-        body = {"paymentKey": payment_key, "orderId": order_id, "amount": amount}
-        outcome = self._payment(self._send("POST", "/v1/payments/confirm", body=body))
+        body = v1.confirm_body(payment_key, order_id, amount)
+        reply = self._send("POST", v1.CONFIRM_PATH, body=body)
+        outcome = read_reply(reply, wire.payment_outcome, failure, "unreadable payment")
         if isinstance(outcome, Declined) and outcome.code == "ALREADY_PROCESSED_PAYMENT":
             # A retried confirm: the first one went through (or is going); ask what happened.
             return self.query(payment_key=payment_key)
@@ -170,50 +121,28 @@ class SandboxGateway:
     def query(
         self, *, payment_key: str | None = None, order_id: str | None = None
     ) -> PaymentOutcome:
-        if (payment_key is None) == (order_id is None):
-            raise ValueError("query needs exactly one of payment_key and order_id")
-        if payment_key is not None:
-            path = f"/v1/payments/{quote(payment_key, safe='')}"
-        else:
-            path = f"/v1/payments/orders/{quote(order_id or '', safe='')}"
-        return self._payment(self._send("GET", path))
+        reply = self._send("GET", v1.query_path(payment_key, order_id))
+        return read_reply(reply, wire.payment_outcome, failure, "unreadable payment")
 
     def cancel(self, payment_key: str, *, amount: int | None, reason: str) -> CancelOutcome:
-        body: dict[str, Any] = {"cancelReason": reason}
-        if amount is not None:
-            body["cancelAmount"] = parse_amount(amount, field="cancelAmount")
-        reply = self._send("POST", f"/v1/payments/{quote(payment_key, safe='')}/cancel", body=body)
-        if isinstance(reply, Unknown):
-            return reply
-        if not 200 <= reply.status < 300:
-            return _failure(reply)
-        try:
-            return wire.cancel_outcome(reply.body)
-        except wire.WireError as exc:
-            return Unknown(reason=f"unreadable cancel reply: {exc}")
+        body = v1.cancel_body(amount, reason)
+        reply = self._send("POST", v1.cancel_path(payment_key), body=body)
+        return read_reply(reply, wire.cancel_outcome, failure, "unreadable cancel reply")
 
     def settlement(self, day: date) -> list[SettlementLine]:
-        reply = self._send("GET", "/v1/settlements", params={"date": day.isoformat()})
-        if isinstance(reply, Unknown):
-            raise GatewayUnavailable(reply.reason)
-        if reply.status != 200:
-            raise GatewayUnavailable(f"HTTP {reply.status} for the settlement of {day}")
-        try:
-            return wire.settlement_lines(reply.body)
-        except wire.WireError as exc:
-            raise GatewayUnavailable(f"unreadable settlement of {day}: {exc}") from exc
+        reply = self._send("GET", v1.SETTLEMENTS_PATH, params={"date": day.isoformat()})
+        return settlement_reply(reply, day, wire.settlement_lines)
 
     # -- webhooks ----------------------------------------------------------------------------
 
     def verify_webhook(
         self, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> WebhookEvent:
-        verify(self._webhook_secret, _header(headers, SIGNATURE_HEADER), body, now)
-        try:
-            event = wire.webhook_event(json.loads(body))
-        except (ValueError, wire.WireError) as exc:
-            raise InvalidWebhook(f"The webhook body is not a readable event: {exc}") from exc
-        header_id = _header(headers, EVENT_ID_HEADER)
+        signature = header(headers, SIGNATURE_HEADER)
+        event = verified_event(
+            self._webhook_secret, signature, body, now, wire.webhook_event, "a readable event"
+        )
+        header_id = header(headers, EVENT_ID_HEADER)
         if header_id is not None and header_id != event.event_id:
             raise InvalidWebhook("The event id header does not match the body.")
         return event

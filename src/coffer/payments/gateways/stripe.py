@@ -84,16 +84,21 @@ import json
 import time as time_module
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from types import TracebackType
-from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from typing import TypeVar
+from urllib.parse import quote
 
 import httpx
 
 from coffer.kernel.errors import InvalidInput
 from coffer.kernel.money import CURRENCY_EXPONENTS, parse_amount
 from coffer.payments.gateways import stripe_wire as wire
-from coffer.payments.gateways.http_replies import RETRYABLE_4XX, Reply, header
+from coffer.payments.gateways.http_replies import (
+    RETRYABLE_4XX,
+    HttpGateway,
+    Reply,
+    header,
+    read_reply,
+)
 from coffer.payments.gateways.outcomes import (
     CancelOutcome,
     Declined,
@@ -106,10 +111,9 @@ from coffer.payments.gateways.port import (
     CheckoutRequest,
     GatewayUnavailable,
     InvalidReturn,
-    InvalidWebhook,
     ReturnParams,
 )
-from coffer.payments.gateways.signature import verify
+from coffer.payments.gateways.signature import verified_event
 
 T = TypeVar("T")
 
@@ -197,7 +201,7 @@ def _rank(pi: wire.PaymentIntent) -> tuple[int, float]:
 API_BASE = "https://api.stripe.com"
 
 
-class StripeGateway:
+class StripeGateway(HttpGateway):
     """Stripe. ``client`` is for tests; without it the gateway owns its own client."""
 
     def __init__(
@@ -215,73 +219,14 @@ class StripeGateway:
             raise ValueError(f"{currency!r} is not an ISO 4217 code Coffer supports")
         if code in _SPECIAL_CURRENCIES:
             raise ValueError(f"Stripe's amounts in {code.upper()} are not plain minor units")
+        headers = {"Authorization": f"Bearer {secret_key}", "Stripe-Version": API_VERSION}
+        super().__init__(base_url, headers, timeout=timeout, client=client)
         self._currency = code
-        self._base = base_url.rstrip("/")
         self._webhook_secret = webhook_secret
-        self._timeout = timeout
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client()
-        self._headers = {"Authorization": f"Bearer {secret_key}", "Stripe-Version": API_VERSION}
-
-    def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> StripeGateway:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # -- transport ---------------------------------------------------------------------------
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: list[tuple[str, str]] | None = None,
-        form: list[tuple[str, str]] | None = None,
-        idempotency_key: str | None = None,
-    ) -> Reply | Unknown:
-        headers = dict(self._headers)
-        content: bytes | None = None
-        if form is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            content = urlencode(form).encode()
-        if idempotency_key is not None:
-            headers["Idempotency-Key"] = idempotency_key
-        try:
-            response = self._client.request(
-                method,
-                f"{self._base}{path}" + (f"?{urlencode(params)}" if params else ""),
-                content=content,
-                headers=headers,
-                timeout=self._timeout,
-            )
-        except httpx.HTTPError as exc:
-            return Unknown(reason=f"{type(exc).__name__}: {exc}")
-        try:
-            decoded: Any = json.loads(response.content)
-        except ValueError:
-            decoded = None
-        return Reply(response.status_code, decoded)
 
     @staticmethod
     def _read(reply: Reply | Unknown, read: Callable[[object], T]) -> T | Declined | Unknown:
-        if isinstance(reply, Unknown):
-            return reply
-        if not 200 <= reply.status < 300:
-            return _failure(reply)
-        try:
-            return read(reply.body)
-        except wire.WireError as exc:
-            return Unknown(reason=f"unreadable Stripe reply: {exc}")
+        return read_reply(reply, read, _failure, "unreadable Stripe reply")
 
     # -- browser side ------------------------------------------------------------------------
 
@@ -556,11 +501,15 @@ class StripeGateway:
     def verify_webhook(
         self, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> WebhookEvent:
-        verify(self._webhook_secret, header(headers, SIGNATURE_HEADER), body, now)
-        try:
-            return wire.webhook_event(json.loads(body))
-        except (ValueError, wire.WireError) as exc:
-            raise InvalidWebhook(f"The webhook body is not a readable Stripe event: {exc}") from exc
+        signature = header(headers, SIGNATURE_HEADER)
+        return verified_event(
+            self._webhook_secret,
+            signature,
+            body,
+            now,
+            wire.webhook_event,
+            "a readable Stripe event",
+        )
 
 
 def _refund_page(data: object) -> wire.Page[wire.Refund]:

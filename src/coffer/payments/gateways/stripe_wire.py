@@ -14,9 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from coffer.payments.gateways.json_fields import WireError as WireError
+from coffer.payments.gateways.json_fields import (
+    boolean,
+    integer,
+    json_object,
+    optional_integer,
+    optional_string,
+    string,
+    text,
+    unix_time,
+)
 from coffer.payments.gateways.outcomes import (
     Approved,
     CancelEntry,
@@ -41,60 +52,7 @@ PENDING_STATUSES = frozenset(
 LIVE_REFUND_STATUSES = frozenset({"succeeded", "pending"})
 
 
-class WireError(ValueError):
-    """The reply does not have the documented shape."""
-
-
 # -- primitives ------------------------------------------------------------------------------
-
-
-def _obj(value: object, what: str, kind: str | None = None) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WireError(f"{what} is not a JSON object")
-    if kind is not None and value.get("object") != kind:
-        raise WireError(f"{what} is not a {kind!r} object (object={value.get('object')!r})")
-    return value
-
-
-def _str(obj: dict[str, Any], key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        raise WireError(f"{key!r} is not a non-empty string")
-    return value
-
-
-def _opt_str(obj: dict[str, Any], key: str) -> str | None:
-    value = obj.get(key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise WireError(f"{key!r} is not a string or null")
-    return value
-
-
-def _int(obj: dict[str, Any], key: str) -> int:
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise WireError(f"{key!r} is not an integer")
-    return value
-
-
-def _opt_int(obj: dict[str, Any], key: str) -> int | None:
-    return None if obj.get(key) is None else _int(obj, key)
-
-
-def _bool(obj: dict[str, Any], key: str) -> bool:
-    value = obj.get(key)
-    if not isinstance(value, bool):
-        raise WireError(f"{key!r} is not a boolean")
-    return value
-
-
-def _time(obj: dict[str, Any], key: str) -> datetime:
-    seconds = _int(obj, key)
-    if seconds < 0:
-        raise WireError(f"{key!r} is a negative timestamp")
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _metadata(obj: dict[str, Any], key: str) -> str | None:
@@ -102,7 +60,7 @@ def _metadata(obj: dict[str, Any], key: str) -> str | None:
     metadata = obj.get("metadata")
     if metadata is None:
         return None
-    return _opt_str(_obj(metadata, "'metadata'"), key)
+    return optional_string(json_object(metadata, "'metadata'"), key)
 
 
 def _method_types(obj: dict[str, Any]) -> tuple[str, ...]:
@@ -128,7 +86,7 @@ def _expandable(obj: dict[str, Any], key: str) -> tuple[str | None, dict[str, An
     if isinstance(value, str) and value:
         return value, None
     if isinstance(value, dict):
-        return _str(value, "id"), value
+        return string(value, "id"), value
     raise WireError(f"{key!r} is neither an id nor an object")
 
 
@@ -151,18 +109,17 @@ class StripeError:
 
 
 def _error_fields(error: dict[str, Any]) -> StripeError:
-    message = error.get("message")
     return StripeError(
-        type=_str(error, "type"),
-        code=_opt_str(error, "code"),
-        decline_code=_opt_str(error, "decline_code"),
-        message=message if isinstance(message, str) else "",
+        type=string(error, "type"),
+        code=optional_string(error, "code"),
+        decline_code=optional_string(error, "decline_code"),
+        message=text(error, "message"),
     )
 
 
 def error_body(data: object) -> StripeError:
     """``{"error": {"type", "code", "decline_code", "message", ...}}``."""
-    return _error_fields(_obj(_obj(data, "the error reply").get("error"), "'error'"))
+    return _error_fields(json_object(json_object(data, "the error reply").get("error"), "'error'"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,18 +136,18 @@ class Charge:
 
 
 def charge(data: object) -> Charge:
-    obj = _obj(data, "the charge", "charge")
-    details = _obj(obj.get("payment_method_details"), "'payment_method_details'")
+    obj = json_object(data, "the charge", "charge")
+    details = json_object(obj.get("payment_method_details"), "'payment_method_details'")
     return Charge(
-        id=_str(obj, "id"),
+        id=string(obj, "id"),
         payment_intent=_expandable(obj, "payment_intent")[0],
         order_id=_metadata(obj, "order_id"),
-        amount=_int(obj, "amount"),
-        amount_refunded=_int(obj, "amount_refunded"),
-        refunded=_bool(obj, "refunded"),
-        method=_str(details, "type"),
-        currency=_str(obj, "currency").upper(),
-        created=_time(obj, "created"),
+        amount=integer(obj, "amount"),
+        amount_refunded=integer(obj, "amount_refunded"),
+        refunded=boolean(obj, "refunded"),
+        method=string(details, "type"),
+        currency=string(obj, "currency").upper(),
+        created=unix_time(obj, "created"),
     )
 
 
@@ -208,21 +165,25 @@ class PaymentIntent:
     created: datetime
 
 
-def payment_intent(data: object) -> PaymentIntent:
-    obj = _obj(data, "the PaymentIntent", "payment_intent")
+def _last_error(obj: dict[str, Any]) -> StripeError | None:
     error = obj.get("last_payment_error")
+    return None if error is None else _error_fields(json_object(error, "'last_payment_error'"))
+
+
+def payment_intent(data: object) -> PaymentIntent:
+    obj = json_object(data, "the PaymentIntent", "payment_intent")
     _, charge_obj = _expandable(obj, "latest_charge")
     return PaymentIntent(
-        id=_str(obj, "id"),
-        status=_str(obj, "status"),
-        amount=_int(obj, "amount"),
-        amount_received=_int(obj, "amount_received"),
-        currency=_str(obj, "currency").upper(),
+        id=string(obj, "id"),
+        status=string(obj, "status"),
+        amount=integer(obj, "amount"),
+        amount_received=integer(obj, "amount_received"),
+        currency=string(obj, "currency").upper(),
         order_id=_metadata(obj, "order_id"),
-        last_error=None if error is None else _error_fields(_obj(error, "'last_payment_error'")),
-        cancellation_reason=_opt_str(obj, "cancellation_reason"),
+        last_error=_last_error(obj),
+        cancellation_reason=optional_string(obj, "cancellation_reason"),
         latest_charge=None if charge_obj is None else charge(charge_obj),
-        created=_time(obj, "created"),
+        created=unix_time(obj, "created"),
     )
 
 
@@ -240,17 +201,17 @@ class Session:
 
 
 def session(data: object) -> Session:
-    obj = _obj(data, "the Checkout Session", "checkout.session")
+    obj = json_object(data, "the Checkout Session", "checkout.session")
     pi_id, pi_obj = _expandable(obj, "payment_intent")
-    currency = _opt_str(obj, "currency")
+    currency = optional_string(obj, "currency")
     return Session(
-        id=_str(obj, "id"),
-        status=_str(obj, "status"),
-        payment_status=_str(obj, "payment_status"),
-        order_id=_opt_str(obj, "client_reference_id"),
-        amount_total=_opt_int(obj, "amount_total"),
+        id=string(obj, "id"),
+        status=string(obj, "status"),
+        payment_status=string(obj, "payment_status"),
+        order_id=optional_string(obj, "client_reference_id"),
+        amount_total=optional_integer(obj, "amount_total"),
         currency=None if currency is None else currency.upper(),
-        url=_opt_str(obj, "url"),
+        url=optional_string(obj, "url"),
         payment_intent_id=pi_id,
         payment_intent=None if pi_obj is None else payment_intent(pi_obj),
     )
@@ -269,16 +230,16 @@ class Refund:
 
 
 def refund(data: object) -> Refund:
-    obj = _obj(data, "the refund", "refund")
+    obj = json_object(data, "the refund", "refund")
     _, charge_obj = _expandable(obj, "charge")
     return Refund(
-        id=_str(obj, "id"),
-        amount=_int(obj, "amount"),
-        status=_str(obj, "status"),
+        id=string(obj, "id"),
+        amount=integer(obj, "amount"),
+        status=string(obj, "status"),
         payment_intent=_expandable(obj, "payment_intent")[0],
-        reason=_metadata(obj, "reason") or _opt_str(obj, "reason") or "",
-        failure_reason=_opt_str(obj, "failure_reason"),
-        created=_time(obj, "created"),
+        reason=_metadata(obj, "reason") or optional_string(obj, "reason") or "",
+        failure_reason=optional_string(obj, "failure_reason"),
+        created=unix_time(obj, "created"),
         charge=None if charge_obj is None else charge(charge_obj),
     )
 
@@ -309,7 +270,7 @@ def settlement_kind(bt: BalanceTransaction) -> SettlementKind | None:
 
 
 def balance_transaction(data: object) -> BalanceTransaction:
-    obj = _obj(data, "the balance transaction", "balance_transaction")
+    obj = json_object(data, "the balance transaction", "balance_transaction")
     kind = obj.get("type")
     source: Charge | Refund | None = None
     if kind in _PAYMENT_TYPES or kind in _REFUND_TYPES:
@@ -318,13 +279,13 @@ def balance_transaction(data: object) -> BalanceTransaction:
             raise WireError(f"the {kind} line's 'source' was not expanded")
         source = charge(expanded) if kind in _PAYMENT_TYPES else refund(expanded)
     line = BalanceTransaction(
-        id=_str(obj, "id"),
-        type=_str(obj, "type"),
-        amount=_int(obj, "amount"),
-        fee=_int(obj, "fee"),
-        net=_int(obj, "net"),
-        currency=_str(obj, "currency").upper(),
-        created=_time(obj, "created"),
+        id=string(obj, "id"),
+        type=string(obj, "type"),
+        amount=integer(obj, "amount"),
+        fee=integer(obj, "fee"),
+        net=integer(obj, "net"),
+        currency=string(obj, "currency").upper(),
+        created=unix_time(obj, "created"),
         source=source,
     )
     if line.amount - line.fee != line.net:
@@ -340,11 +301,11 @@ class Page(Generic[T]):
 
 def list_page(data: object, read: Callable[[object], T], kind: str = "list") -> Page[T]:
     """A ``list`` (or ``search_result``) envelope: ``{"data": [...], "has_more": bool}``."""
-    obj = _obj(data, f"the {kind}", kind)
+    obj = json_object(data, f"the {kind}", kind)
     items = obj.get("data")
     if not isinstance(items, list):
         raise WireError("'data' is not a list")
-    return Page([read(item) for item in items], _bool(obj, "has_more"))
+    return Page([read(item) for item in items], boolean(obj, "has_more"))
 
 
 # -- outcomes --------------------------------------------------------------------------------
@@ -462,7 +423,7 @@ MAPPED_EVENTS = (
 
 
 def _session_event(kind: str, obj: object, at: datetime) -> tuple[PaymentOutcome, str, str]:
-    raw = _obj(obj, "the event's session", "checkout.session")
+    raw = json_object(obj, "the event's session", "checkout.session")
     s = session(raw)
     if s.order_id is None:
         raise WireError("the session has no client_reference_id")
@@ -489,7 +450,7 @@ def _session_event(kind: str, obj: object, at: datetime) -> tuple[PaymentOutcome
 
 
 def _intent_event(kind: str, obj: object, at: datetime) -> tuple[PaymentOutcome, str, str]:
-    raw = _obj(obj, "the event's PaymentIntent", "payment_intent")
+    raw = json_object(obj, "the event's PaymentIntent", "payment_intent")
     pi = payment_intent(raw)
     if pi.order_id is None:
         raise WireError("the PaymentIntent has no metadata[order_id]")
@@ -507,7 +468,7 @@ def _intent_event(kind: str, obj: object, at: datetime) -> tuple[PaymentOutcome,
 
 
 def _refund_event(obj: object) -> tuple[PaymentOutcome, str | None, str | None]:
-    raw = _obj(obj, "the event's charge", "charge")
+    raw = json_object(obj, "the event's charge", "charge")
     c = charge(raw)
     if c.payment_intent is None or c.order_id is None:
         raise WireError("the charge lacks payment_intent or metadata[order_id]")
@@ -528,9 +489,9 @@ def _refund_event(obj: object) -> tuple[PaymentOutcome, str | None, str | None]:
 
 def webhook_event(data: object) -> WebhookEvent:
     """A verified Event. An unreadable or unmapped ``data.object`` gives ``payment=Unknown``."""
-    event = _obj(data, "the event", "event")
-    event_id, kind, at = _str(event, "id"), _str(event, "type"), _time(event, "created")
-    inner = _obj(event.get("data"), "'data'").get("object")
+    event = json_object(data, "the event", "event")
+    event_id, kind, at = string(event, "id"), string(event, "type"), unix_time(event, "created")
+    inner = json_object(event.get("data"), "'data'").get("object")
     order_id: str | None = None
     payment_key: str | None = None
     payment: PaymentOutcome

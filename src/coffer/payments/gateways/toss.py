@@ -40,32 +40,34 @@ https://docs.tosspayments.com/guides/apis/settlements.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
-from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from coffer.kernel.errors import InvalidInput
 from coffer.kernel.money import parse_amount
+from coffer.payments.gateways import toss_payment as v1
 from coffer.payments.gateways import toss_wire as wire
 from coffer.payments.gateways.http_replies import (
     RETRYABLE_4XX,
+    HttpGateway,
     Reply,
+    basic_auth,
     failure,
     header,
+    read_reply,
     return_params,
-    send,
+    settlement_reply,
 )
 from coffer.payments.gateways.outcomes import (
     PAYMENT_METHODS,
     Approved,
+    Cancelled,
     CancelOutcome,
     Declined,
     PaymentCancelled,
@@ -141,6 +143,10 @@ def _toss_failure(reply: Reply) -> Declined | Unknown:
     )
 
 
+def _payment(reply: Reply | Unknown) -> PaymentOutcome:
+    return read_reply(reply, wire.payment_outcome, _toss_failure, "unreadable payment")
+
+
 def _about(outcome: PaymentOutcome, key: str | None, order_id: str | None) -> PaymentOutcome:
     """Unknown when a reply describes another payment than the one asked about."""
     if not isinstance(outcome, Approved | WaitingForDeposit | Pending | PaymentCancelled):
@@ -160,7 +166,7 @@ def _event_id(event_type: str, created_at: str, facts: wire.PaymentFacts) -> str
     return "toss_" + hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
-class TossGateway:
+class TossGateway(HttpGateway):
     """Toss Payments. ``client`` is for tests; without it the gateway owns its own client.
 
     ``webhook_secret`` is the security key (보안 키) Toss signs payout webhooks with.
@@ -176,51 +182,11 @@ class TossGateway:
         timeout: float = 10.0,
         client: httpx.Client | None = None,
     ) -> None:
-        self.client_key = client_key
-        self._base = base_url.rstrip("/")
-        self._webhook_secret = webhook_secret
-        self._timeout = timeout
-        self._owns_client = client is None
-        self._client = client if client is not None else httpx.Client()
-        token = base64.b64encode(f"{secret_key}:".encode()).decode("ascii")
-        self._auth = f"Basic {token}"
-
-    def close(self) -> None:
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> TossGateway:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: dict[str, Any] | None = None,
-        params: dict[str, str] | None = None,
-        key: str | None = None,
-    ) -> Reply | Unknown:
-        headers = {"Authorization": self._auth}
-        if key is not None:
-            headers["Idempotency-Key"] = key
-        return send(
-            self._client,
-            method,
-            f"{self._base}{path}",
-            headers=headers,
-            timeout=self._timeout,
-            body=body,
-            params=params,
+        super().__init__(
+            base_url, {"Authorization": basic_auth(secret_key)}, timeout=timeout, client=client
         )
+        self.client_key = client_key
+        self._webhook_secret = webhook_secret
 
     # -- browser side ------------------------------------------------------------------------
 
@@ -242,7 +208,7 @@ class TossGateway:
         key = idempotency_key(
             "checkout", request.order_id, str(amount), request.currency, request.method
         )
-        reply = self._send("POST", "/v1/payments", body=body, key=key)
+        reply = self._send("POST", "/v1/payments", body=body, idempotency_key=key)
         if isinstance(reply, Unknown):
             raise GatewayUnavailable(f"Toss did not create the payment: {reply.reason}")
         if not 200 <= reply.status < 300:
@@ -263,20 +229,10 @@ class TossGateway:
 
     # -- server to server --------------------------------------------------------------------
 
-    def _payment(self, reply: Reply | Unknown) -> PaymentOutcome:
-        if isinstance(reply, Unknown):
-            return reply
-        if not 200 <= reply.status < 300:
-            return _toss_failure(reply)
-        try:
-            return wire.payment_outcome(reply.body)
-        except wire.WireError as exc:
-            return Unknown(reason=f"unreadable payment: {exc}")
-
     def confirm(self, payment_key: str, order_id: str, amount: int) -> PaymentOutcome:
-        body = {"paymentKey": payment_key, "orderId": order_id, "amount": amount}
+        body = v1.confirm_body(payment_key, order_id, amount)
         key = idempotency_key("confirm", payment_key, order_id, str(amount))
-        outcome = self._payment(self._send("POST", "/v1/payments/confirm", body=body, key=key))
+        outcome = _payment(self._send("POST", v1.CONFIRM_PATH, body=body, idempotency_key=key))
         if isinstance(outcome, Declined) and outcome.code == "ALREADY_PROCESSED_PAYMENT":
             # Confirmed before under another key (or over 15 days ago): ask what happened.
             outcome = self.query(payment_key=payment_key)
@@ -287,13 +243,8 @@ class TossGateway:
     def query(
         self, *, payment_key: str | None = None, order_id: str | None = None
     ) -> PaymentOutcome:
-        if (payment_key is None) == (order_id is None):
-            raise ValueError("query needs exactly one of payment_key and order_id")
-        if payment_key is not None:
-            path = f"/v1/payments/{quote(payment_key, safe='')}"
-        else:
-            path = f"/v1/payments/orders/{quote(order_id or '', safe='')}"
-        return _about(self._payment(self._send("GET", path)), payment_key, order_id)
+        path = v1.query_path(payment_key, order_id)
+        return _about(_payment(self._send("GET", path)), payment_key, order_id)
 
     def cancel(self, payment_key: str, *, amount: int | None, reason: str) -> CancelOutcome:
         """Cancel with an idempotency key of (payment key, amount, reason).
@@ -301,22 +252,14 @@ class TossGateway:
         A retry after Unknown must reuse the same reason; two distinct cancels of the same
         amount need distinct reasons (put the refund's own id in it).
         """
-        body: dict[str, Any] = {"cancelReason": reason}
-        if amount is not None:
-            body["cancelAmount"] = parse_amount(amount, field="cancelAmount")
+        body = v1.cancel_body(amount, reason)
         key = idempotency_key(
             "cancel", payment_key, "all" if amount is None else str(amount), reason
         )
-        path = f"/v1/payments/{quote(payment_key, safe='')}/cancel"
-        reply = self._send("POST", path, body=body, key=key)
-        if isinstance(reply, Unknown):
-            return reply
-        if not 200 <= reply.status < 300:
-            return _toss_failure(reply)
-        try:
-            done = wire.cancel_outcome(reply.body)
-        except wire.WireError as exc:
-            return Unknown(reason=f"unreadable cancel reply: {exc}")
+        reply = self._send("POST", v1.cancel_path(payment_key), body=body, idempotency_key=key)
+        done = read_reply(reply, wire.cancel_outcome, _toss_failure, "unreadable cancel reply")
+        if not isinstance(done, Cancelled):
+            return done
         if done.payment_key != payment_key:
             return Unknown(reason="Toss answered about another payment")
         if amount is not None and done.cancelled_amount != amount:
@@ -333,15 +276,8 @@ class TossGateway:
                 "page": str(page),
                 "size": str(SETTLEMENT_PAGE_SIZE),
             }
-            reply = self._send("GET", "/v1/settlements", params=params)
-            if isinstance(reply, Unknown):
-                raise GatewayUnavailable(reply.reason)
-            if reply.status != 200:
-                raise GatewayUnavailable(f"HTTP {reply.status} for the settlement of {day}")
-            try:
-                batch = wire.settlement_lines(reply.body)
-            except wire.WireError as exc:
-                raise GatewayUnavailable(f"unreadable settlement of {day}: {exc}") from exc
+            reply = self._send("GET", v1.SETTLEMENTS_PATH, params=params)
+            batch = settlement_reply(reply, day, wire.settlement_lines)
             lines.extend(batch)
             if len(batch) < SETTLEMENT_PAGE_SIZE:
                 return lines
@@ -391,7 +327,7 @@ class TossGateway:
         if not isinstance(data, dict) or not isinstance(key, str) or not key:
             raise InvalidWebhook("PAYMENT_STATUS_CHANGED without data.paymentKey.")
         created_at = event.get("createdAt")
-        facts, payment = self._verified(f"/v1/payments/{quote(key, safe='')}")
+        facts, payment = self._verified(v1.payment_path(key))
         claimed_order = data.get("orderId")
         if facts.payment_key != key or (
             isinstance(claimed_order, str) and claimed_order != facts.order_id
@@ -412,7 +348,7 @@ class TossGateway:
         ):
             raise InvalidWebhook("DEPOSIT_CALLBACK without secret and orderId.")
         created_at = event.get("createdAt", fields.get("createdAt"))
-        facts, payment = self._verified(f"/v1/payments/orders/{quote(order_id, safe='')}")
+        facts, payment = self._verified(v1.order_path(order_id))
         if facts.secret is None or not hmac.compare_digest(secret.encode(), facts.secret.encode()):
             raise InvalidWebhook("The DEPOSIT_CALLBACK secret does not match the payment's.")
         return self._event("DEPOSIT_CALLBACK", created_at, facts, payment)

@@ -20,19 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from coffer.payments.gateways.outcomes import (
-    Approved,
-    CancelEntry,
-    Cancelled,
-    Declined,
-    PaymentCancelled,
-    PaymentMethod,
-    PaymentOutcome,
-    Pending,
-    SettlementLine,
-    Unknown,
-    WaitingForDeposit,
+from coffer.payments.gateways import toss_payment
+from coffer.payments.gateways.json_fields import WireError as WireError
+from coffer.payments.gateways.json_fields import (
+    integer,
+    iso_time,
+    json_object,
+    objects,
+    string,
+    text,
 )
+from coffer.payments.gateways.outcomes import PaymentMethod, PaymentOutcome, SettlementLine
+from coffer.payments.gateways.toss_payment import cancel_outcome as cancel_outcome
 
 KST = timezone(timedelta(hours=9), "KST")
 
@@ -58,139 +57,28 @@ REQUEST_METHODS: dict[PaymentMethod, str] = {
 }
 
 
-class WireError(ValueError):
-    """The reply does not have the documented shape."""
-
-
-def _obj(value: object, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WireError(f"{what} is not a JSON object")
-    return value
-
-
-def _str(obj: dict[str, Any], key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        raise WireError(f"{key!r} is not a non-empty string")
-    return value
-
-
-def _int(obj: dict[str, Any], key: str) -> int:
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise WireError(f"{key!r} is not an integer")
-    return value
-
-
-def _time(obj: dict[str, Any], key: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(_str(obj, key))
-    except ValueError as exc:
-        raise WireError(f"{key!r} is not an ISO 8601 time") from exc
-    if moment.tzinfo is None:
-        raise WireError(f"{key!r} has no UTC offset")
-    return moment
-
-
 def _method(obj: dict[str, Any]) -> PaymentMethod:
-    name = _str(obj, "method")
+    name = string(obj, "method")
     if name not in METHODS:
         raise WireError(f"unknown payment method {name!r}")
     return METHODS[name]
 
 
-def _cancel(item: object) -> CancelEntry:
-    entry = _obj(item, "a cancel")
-    reason = entry.get("cancelReason")
-    return CancelEntry(
-        amount=_int(entry, "cancelAmount"),
-        cancelled_at=_time(entry, "canceledAt"),
-        reason=reason if isinstance(reason, str) else "",
-        transaction_key=_str(entry, "transactionKey"),
-    )
-
-
-def _cancels(payment: dict[str, Any]) -> tuple[CancelEntry, ...]:
-    raw = payment.get("cancels")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise WireError("'cancels' is not a list")
-    return tuple(_cancel(item) for item in raw)
-
-
-def _failed(payment: dict[str, Any], status: str) -> Declined:
-    """An aborted or expired payment, with Toss's ``failure`` code when it gives one."""
-    failure = payment.get("failure")
-    if isinstance(failure, dict) and isinstance(failure.get("code"), str) and failure["code"]:
-        message = failure.get("message")
-        return Declined(failure["code"], message if isinstance(message, str) else status)
-    return Declined(code=status, message=f"The payment is {status.lower()} at Toss.")
+#: Toss's way of writing the shared ``Payment`` object: Korean ``method`` names.
+TOSS = toss_payment.Dialect(where="Toss", method=_method)
 
 
 def payment_outcome(data: object) -> PaymentOutcome:
-    """A ``Payment`` object as an outcome, by its ``status``."""
-    payment = _obj(data, "the payment")
-    key, order_id, status = (_str(payment, k) for k in ("paymentKey", "orderId", "status"))
-    if status == "DONE":
-        return Approved(
-            payment_key=key,
-            order_id=order_id,
-            amount=_int(payment, "totalAmount"),
-            method=_method(payment),
-            approved_at=_time(payment, "approvedAt"),
-            currency=_str(payment, "currency"),
-        )
-    if status == "WAITING_FOR_DEPOSIT":
-        account = _obj(payment.get("virtualAccount"), "'virtualAccount'")
-        return WaitingForDeposit(
-            payment_key=key,
-            order_id=order_id,
-            amount=_int(payment, "totalAmount"),
-            account_number=_str(account, "accountNumber"),
-            bank_code=_str(account, "bankCode"),
-            due_date=_time(account, "dueDate"),
-        )
-    if status in ("CANCELED", "PARTIAL_CANCELED"):
-        return PaymentCancelled(
-            payment_key=key,
-            order_id=order_id,
-            method=_method(payment),
-            total_amount=_int(payment, "totalAmount"),
-            balance_amount=_int(payment, "balanceAmount"),
-            partial=status == "PARTIAL_CANCELED",
-            cancels=_cancels(payment),
-        )
-    if status in ("READY", "IN_PROGRESS"):
-        return Pending(payment_key=key, order_id=order_id, status=status)
-    if status in ("ABORTED", "EXPIRED"):
-        return _failed(payment, status)
-    return Unknown(reason=f"unexpected payment status {status!r}")
-
-
-def cancel_outcome(data: object) -> Cancelled:
-    """The ``Payment`` answered to a cancel: its last ``cancels`` entry is the one just made."""
-    payment = _obj(data, "the payment")
-    status = _str(payment, "status")
-    cancels = _cancels(payment)
-    if status not in ("CANCELED", "PARTIAL_CANCELED") or not cancels:
-        raise WireError(f"a cancel answered status {status!r} with {len(cancels)} cancels")
-    last = cancels[-1]
-    return Cancelled(
-        payment_key=_str(payment, "paymentKey"),
-        balance_amount=_int(payment, "balanceAmount"),
-        cancelled_amount=last.amount,
-        transaction_key=last.transaction_key,
-        cancelled_at=last.cancelled_at,
-    )
+    """A ``Payment`` object as an outcome, by its ``status`` (see ``toss_payment``)."""
+    return toss_payment.payment_outcome(data, TOSS)
 
 
 def checkout_url(data: object) -> str:
     """``checkout.url`` of the ``Payment`` that ``POST /v1/payments`` created."""
-    payment = _obj(data, "the payment")
-    if _str(payment, "status") != "READY":
+    payment = json_object(data, "the payment")
+    if string(payment, "status") != "READY":
         raise WireError(f"a new payment is {payment.get('status')!r}, not 'READY'")
-    url = _str(_obj(payment.get("checkout"), "'checkout'"), "url")
+    url = string(json_object(payment.get("checkout"), "'checkout'"), "url")
     if not url.startswith(("https://", "http://")):
         raise WireError("'checkout.url' is not an http(s) URL")
     return url
@@ -208,13 +96,13 @@ class PaymentFacts:
 
 
 def payment_facts(data: object) -> PaymentFacts:
-    payment = _obj(data, "the payment")
-    last, secret = payment.get("lastTransactionKey"), payment.get("secret")
+    payment = json_object(data, "the payment")
+    secret = payment.get("secret")
     return PaymentFacts(
-        payment_key=_str(payment, "paymentKey"),
-        order_id=_str(payment, "orderId"),
-        status=_str(payment, "status"),
-        last_transaction_key=last if isinstance(last, str) else "",
+        payment_key=string(payment, "paymentKey"),
+        order_id=string(payment, "orderId"),
+        status=string(payment, "status"),
+        last_transaction_key=text(payment, "lastTransactionKey"),
         secret=secret if isinstance(secret, str) and secret else None,
     )
 
@@ -226,26 +114,23 @@ def settlement_lines(data: object) -> list[SettlementLine]:
     (whichever sign Toss uses, all three must agree). ``fee`` is what Toss keeps,
     ``amount - payOutAmount`` (the ``fees`` breakdown, ``supplyAmount`` and ``vat`` add up to it).
     """
-    if not isinstance(data, list):
-        raise WireError("the settlement data is not a list")
     lines = []
-    for item in data:
-        line = _obj(item, "a settlement line")
-        amount, payout = _int(line, "amount"), _int(line, "payOutAmount")
+    for line in objects(data, "the settlement data", "a settlement line"):
+        amount, payout = integer(line, "amount"), integer(line, "payOutAmount")
         cancel = line.get("cancel")
         if cancel is None:
-            kind, sign, at = "payment", 1, _time(line, "approvedAt")
+            kind, sign, at = "payment", 1, iso_time(line, "approvedAt")
             if amount < 0 or payout < 0:
                 raise WireError("a payment line with a negative amount")
         else:
-            at = _cancel(cancel).cancelled_at
+            at = toss_payment.cancel_entry(cancel).cancelled_at
             kind, sign = "cancel", (-1 if amount > 0 else 1)
             if amount * payout < 0:
                 raise WireError("a cancel line whose amount and payout disagree in sign")
         lines.append(
             SettlementLine(
-                payment_key=_str(line, "paymentKey"),
-                order_id=_str(line, "orderId"),
+                payment_key=string(line, "paymentKey"),
+                order_id=string(line, "orderId"),
                 method=_method(line),
                 kind="payment" if kind == "payment" else "cancel",
                 amount=sign * amount,
@@ -257,15 +142,9 @@ def settlement_lines(data: object) -> list[SettlementLine]:
     return lines
 
 
-def event_time(text: object) -> datetime:
+def event_time(value: object) -> datetime:
     """A webhook's ``createdAt``: ISO 8601, read as Korea time when it has no offset."""
-    if not isinstance(text, str) or not text:
-        raise WireError("'createdAt' is not a non-empty string")
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise WireError("'createdAt' is not an ISO 8601 time") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=KST)
+    return iso_time({"createdAt": value}, "createdAt", naive_zone=KST)
 
 
 def signature_problem(
