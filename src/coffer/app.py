@@ -8,6 +8,7 @@ status rules for moving cash — lives here, below the entry points that call it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy.engine import Connection
@@ -17,21 +18,38 @@ from coffer.db.engine import make_engine
 from coffer.db.transaction import Database
 from coffer.kernel.clock import Clock, SystemClock
 from coffer.kernel.errors import Conflict
+from coffer.kernel.money import parse_amount
 from coffer.ledger import accounts as ledger_accounts
 from coffer.ledger import queries as ledger_queries
 from coffer.ledger import service as ledger
 from coffer.ledger.model import WalletRef
+from coffer.payments import charges, limits, routing
+from coffer.payments.charges import Charge
+from coffer.payments.charging import PaymentsContext
+from coffer.payments.directory import GatewayDirectory, GatewayProvider
+from coffer.payments.secrets import SecretBox
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Member, NewApiKey, Service
 
 
 @dataclass
 class Runtime:
-    """What every entry point needs: settings, the database and a clock."""
+    """What every entry point needs: settings, the database and a clock.
+
+    ``gateways`` reaches the PG of a contract; left ``None`` it is built from the contracts
+    table on first use (tests pass their own).
+    """
 
     settings: Settings
     db: Database
     clock: Clock
+    gateways: GatewayProvider | None = None
+
+    def payments(self) -> PaymentsContext:
+        """What the charge flows need, the gateway directory built on first use."""
+        if self.gateways is None:
+            self.gateways = gateway_directory(self.settings, self.db)
+        return PaymentsContext(self.db, self.clock, self.gateways, resolve_wallet)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -128,3 +146,44 @@ def expire_holds(runtime: Runtime) -> int:
 
 def expire_lots(runtime: Runtime) -> int:
     return ledger.expire_lots(runtime.db, runtime.clock, resolve_wallet)
+
+
+def gateway_directory(settings: Settings, db: Database) -> GatewayDirectory:
+    """The production :data:`GatewayProvider`: contracts' secrets opened with the secret key."""
+    box = SecretBox(settings.resolve_secret_key())
+    return GatewayDirectory(db, box, timeout=settings.pg_timeout_seconds)
+
+
+def create_charge(
+    conn: Connection,
+    service: Service,
+    external_id: str,
+    *,
+    amount: object,
+    method: object,
+    pg: str | None,
+    return_url: object,
+    now: datetime,
+) -> Charge:
+    """A charge order for an active member, within the limits, routed to a healthy PG."""
+    member = tenancy.get_member(conn, service.id, external_id)
+    if member.status != "active":
+        raise Conflict(
+            f"member_{member.status}",
+            f"Member {member.external_id!r} is {member.status} and cannot charge cash.",
+        )
+    checked_method = charges.check_method(method)
+    checked_amount = parse_amount(amount)
+    url = charges.check_return_url(return_url)
+    today, month = charges.member_charged(conn, member.id, checked_method, now, service.timezone)
+    limits.check_charge(
+        limits.get_limits(conn, service.id, checked_method),
+        checked_amount,
+        member_today=today,
+        member_this_month=month,
+    )
+    contract = routing.route(conn, service.id, checked_method, pg=pg, now=now)[0]
+    return charges.create_charge(
+        conn, wallet_ref(service, member), contract_id=contract.id, pg=contract.pg,
+        method=checked_method, amount=checked_amount, return_url=url, now=now,
+    )  # fmt: skip

@@ -127,6 +127,8 @@ def test_a_scheduler_worker_fires_the_default_schedule(db: Database, clock: Manu
         "ledger.audit",
         "ledger.expire_holds",
         "ledger.expire_lots",
+        "payments.janitor",
+        "payments.prune_health",
         "sessions.purge",
     ]
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from coffer.api.errors import install_error_handlers
 from coffer.api.health import router as health_router
+from coffer.api.pg_public import router as pg_router
 from coffer.api.v1 import v1_router
 from coffer.app import Runtime
 
@@ -72,5 +73,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     install_error_handlers(app)
     app.include_router(v1_router())
     app.include_router(health_router)
+    app.include_router(pg_router)
     app.openapi = _with_integral_bounds(app)  # type: ignore[method-assign]
     return app

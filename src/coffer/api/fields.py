@@ -26,6 +26,10 @@ from coffer.kernel.text import is_storable_text
 from coffer.ledger.model import CASH_KINDS
 from coffer.ledger.queries import HISTORY_MAX_LIMIT, JOURNAL_KINDS
 from coffer.ledger.service import MAX_HOLD_SECONDS
+from coffer.payments.charges import RETURN_URL_MAX, check_return_url
+from coffer.payments.gateways.outcomes import PAYMENT_METHODS
+from coffer.payments.pg_tables import PG_COMPANIES
+from coffer.payments.states import CHARGE_STATUSES
 from coffer.tenancy.model import (
     EXTERNAL_ID_MAX,
     WEBHOOK_URL_MAX,
@@ -148,6 +152,13 @@ GrantSource = Annotated[
 MemberStatus = Annotated[
     str, _choice("invalid_status", "status", MEMBER_STATUSES), _enum(MEMBER_STATUSES)
 ]
+PaymentMethodName = Annotated[
+    str, _choice("invalid_method", "method", PAYMENT_METHODS), _enum(PAYMENT_METHODS)
+]
+PgCompany = Annotated[str, _choice("invalid_pg", "pg", PG_COMPANIES), _enum(PG_COMPANIES)]
+ChargeStatusName = Annotated[
+    str, _choice("invalid_status", "status", CHARGE_STATUSES), _enum(CHARGE_STATUSES)
+]
 HoldFilter = Annotated[str, _choice("invalid_status", "status", HOLD_FILTERS), _enum(HOLD_FILTERS)]
 JournalKind = Annotated[str, _choice("invalid_kind", "kind", JOURNAL_KINDS), _enum(JOURNAL_KINDS)]
 
@@ -161,6 +172,23 @@ def _url(value: object) -> str:
     except InvalidInput as error:
         raise _fail(_INVALID_URL, error.message) from error
 
+
+_INVALID_RETURN_URL = _code("invalid_return_url")
+
+
+def _return_url(value: object) -> str:
+    try:
+        return check_return_url(value)
+    except InvalidInput as error:
+        raise _fail(_INVALID_RETURN_URL, error.message) from error
+
+
+#: Where the member's browser goes after paying; Coffer adds ``charge_id`` and ``status``.
+ReturnUrl = Annotated[
+    str,
+    PlainValidator(_return_url),
+    WithJsonSchema({"type": "string", "format": "uri", "maxLength": RETURN_URL_MAX}),
+]
 
 #: Where webhooks are sent. Non-ASCII hosts must be given in their IDNA (``xn--``) form.
 WebhookUrl = Annotated[

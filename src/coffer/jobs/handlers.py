@@ -15,15 +15,20 @@ from coffer.config import Settings
 from coffer.db import idempotency
 from coffer.db.outbox import WEBHOOK_JOB
 from coffer.jobs.context import Handler, JobContext
+from coffer.jobs.payments import PaymentJobs
 from coffer.jobs.schedule import (
     AUDIT_JOB,
     EXPIRE_HOLDS_JOB,
     EXPIRE_LOTS_JOB,
+    JANITOR_JOB,
+    PRUNE_HEALTH_JOB,
     PURGE_IDEMPOTENCY_JOB,
     PURGE_SESSIONS_JOB,
 )
 from coffer.jobs.webhooks import WebhookDeliverer
 from coffer.ledger import invariants, service
+from coffer.payments.directory import GatewayProvider
+from coffer.payments.refunds import REFUND_JOB
 from coffer.tenancy import cash_sessions
 
 log = logging.getLogger(__name__)
@@ -39,9 +44,16 @@ class AuditFailed(Exception):
 
 
 def default_handlers(
-    settings: Settings, *, http_client: httpx.Client | None = None
+    settings: Settings,
+    *,
+    http_client: httpx.Client | None = None,
+    gateways: GatewayProvider | None = None,
 ) -> dict[str, Handler]:
+    payments = PaymentJobs(settings, gateways)
     return {
+        JANITOR_JOB: payments.janitor,
+        REFUND_JOB: payments.refund,
+        PRUNE_HEALTH_JOB: payments.prune_health,
         WEBHOOK_JOB: WebhookDeliverer(
             timeout_seconds=settings.webhook_timeout_seconds, client=http_client
         ),

@@ -27,6 +27,8 @@ EXPIRE_LOTS_JOB = "ledger.expire_lots"
 AUDIT_JOB = "ledger.audit"
 PURGE_IDEMPOTENCY_JOB = "idempotency.purge"
 PURGE_SESSIONS_JOB = "sessions.purge"
+JANITOR_JOB = "payments.janitor"
+PRUNE_HEALTH_JOB = "payments.prune_health"
 
 #: A scheduled run is retried a little; the next firing comes soon anyway.
 SCHEDULED_MAX_ATTEMPTS = 3
@@ -44,6 +46,8 @@ DEFAULT_SCHEDULE: tuple[ScheduleEntry, ...] = (
     ScheduleEntry(AUDIT_JOB, AUDIT_JOB, 3600),
     ScheduleEntry(PURGE_IDEMPOTENCY_JOB, PURGE_IDEMPOTENCY_JOB, 3600),
     ScheduleEntry(PURGE_SESSIONS_JOB, PURGE_SESSIONS_JOB, 3600),
+    ScheduleEntry(JANITOR_JOB, JANITOR_JOB, 60),
+    ScheduleEntry(PRUNE_HEALTH_JOB, PRUNE_HEALTH_JOB, 3600),
 )
 
 

@@ -33,6 +33,8 @@ JOURNAL_KINDS = (
     "hold_release",
     "hold_expiry",
     "expiry",
+    "charge_refund",
+    "charge_refund_reversal",
 )
 
 

@@ -6,7 +6,8 @@ straight from postings, so they always agree with the ledger:
 - *granted paid / bonus*: what ``grant`` journals credited to members' paid / bonus cash;
 - *spent*: what spends and hold commits moved to ``sales_revenue``; *reversed*: what spend
   reversals took back from it (shown apart, so a day's spending is never silently netted);
-- *expired*: what ``expiry`` journals moved to ``breakage``.
+- *expired*: what ``expiry`` journals moved to ``breakage``;
+- *refunded*: charge refunds taken back to ``pg_receivable``, net of refunds the PG refused.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ _FIGURES: dict[tuple[str, str], tuple[str, int]] = {
     ("hold_commit", "sales_revenue"): ("spent", 1),
     ("spend_reversal", "sales_revenue"): ("reversed", -1),
     ("expiry", "breakage"): ("expired", 1),
+    ("charge_refund", "pg_receivable"): ("refunded", 1),
+    ("charge_refund_reversal", "pg_receivable"): ("refunded", -1),
 }
 
 
@@ -44,6 +47,7 @@ class DayFigures:
     spent: int = 0
     reversed: int = 0
     expired: int = 0
+    refunded: int = 0
 
     @property
     def granted(self) -> int:

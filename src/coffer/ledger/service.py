@@ -41,6 +41,7 @@ from coffer.ledger.tables import LOT_SOURCES, holds
 #: Longest a hold may last.
 MAX_HOLD_SECONDS = 7 * 24 * 3600
 
+#: Journal kinds an operator or a service may reverse (refunds are reversed only by payments).
 REVERSIBLE_KINDS = ("spend",)
 
 #: Finds the wallet of a member for jobs that start from a row (holds, lots) rather than a
@@ -194,24 +195,43 @@ def spend(
     memo = _text(memo, "memo", 500)
     live = _begin(conn, wallet, now, external_id)
     draws = allocate(live, amount, order=wallet.consumption_order, now=now)
+    return _draw_out(
+        conn, wallet, draws, kind="spend", to="sales_revenue", event="cash.spent", actor=actor,
+        now=now, external_id=external_id, reference=reference_text, memo=memo,
+        event_data=by_kind(draws),
+    )  # fmt: skip
+
+
+def _draw_out(
+    conn: Connection,
+    wallet: WalletRef,
+    draws: list[Draw],
+    *,
+    kind: str,
+    to: str,
+    event: str,
+    actor: str,
+    now: datetime,
+    external_id: str | None,
+    reference: str | None,
+    memo: str | None = None,
+    reason: str | None = None,
+    event_data: dict[str, int] | None = None,
+) -> SpendResult:
+    """Post one journal moving ``draws`` out of the member's cash into ``to``, and its event."""
+    amount = sum(draw.amount for draw in draws)
     posted = post(
         conn,
         JournalDraft(
-            wallet=wallet,
-            kind="spend",
-            amount=amount,
-            actor=actor,
-            reference=reference_text,
-            memo=memo,
-            entries=_out_of_cash(draws, "sales_revenue"),
-            draws=draws,
+            wallet=wallet, kind=kind, amount=amount, actor=actor, reference=reference,
+            memo=memo, reason=reason, entries=_out_of_cash(draws, to), draws=draws,
         ),
         now=now,
-    )
+    )  # fmt: skip
     _emit(
-        conn, wallet, "cash.spent", external_id, now,
-        journal_id=str(posted.journal_id), amount=amount, reference=reference_text,
-        **by_kind(draws),
+        conn, wallet, event, external_id, now,
+        journal_id=str(posted.journal_id), amount=amount, reference=reference,
+        **(event_data or {}),
     )  # fmt: skip
     return SpendResult(posted.journal_id, amount, draws)
 
@@ -227,32 +247,103 @@ def reverse_spend(
     external_id: str | None = None,
 ) -> SpendResult:
     """Put a spend's cash back into the exact lots it drew from (see ``model`` for expiry)."""
+    return _reverse(conn, wallet, journal_id, "spend", actor=actor, now=now,
+                    reason=reason, external_id=external_id)  # fmt: skip
+
+
+def withdraw_charge(
+    conn: Connection,
+    wallet: WalletRef,
+    lot_id: UUID,
+    *,
+    amount: int,
+    reference: str,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    external_id: str | None = None,
+) -> SpendResult:
+    """Take ``amount`` of a charge's own paid lot back to ``pg_receivable`` (a refund).
+
+    Only the unspent part of that lot can go (``refund_exceeds_unspent``); the PG cancel follows.
+    """
+    parse_amount(amount)
+    reason = _text(reason, "reason", 500)
+    live = _begin(conn, wallet, now, external_id)
+    lot = next((lot for lot in live if lot.id == lot_id), None)
+    if lot is None or lot.kind != "paid" or lot.remaining < amount:
+        raise Conflict(
+            "refund_exceeds_unspent",
+            f"Only {lot.remaining if lot else 0} of this charge is unspent and can be refunded.",
+        )
+    return _draw_out(
+        conn, wallet, [Draw(lot_id, "paid", amount)], kind="charge_refund", to="pg_receivable",
+        event="cash.refunded", actor=actor, now=now, external_id=external_id,
+        reference=reference, reason=reason,
+    )  # fmt: skip
+
+
+def reverse_charge_withdrawal(
+    conn: Connection,
+    wallet: WalletRef,
+    journal_id: UUID,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None = None,
+    external_id: str | None = None,
+) -> SpendResult:
+    """Put a refund's cash back into the charge's lot (the PG refused the cancel)."""
+    return _reverse(conn, wallet, journal_id, "charge_refund", actor=actor, now=now,
+                    reason=reason, external_id=external_id)  # fmt: skip
+
+
+#: Reversible journal kinds: the kind of their reversal, the account the cash came back from
+#: and the webhook event announcing it.
+_REVERSALS = {
+    "spend": ("spend_reversal", "sales_revenue", "cash.spend_reversed"),
+    "charge_refund": ("charge_refund_reversal", "pg_receivable", "cash.refund_reversed"),
+}
+
+
+def _reverse(
+    conn: Connection,
+    wallet: WalletRef,
+    journal_id: UUID,
+    expected_kind: str,
+    *,
+    actor: str,
+    now: datetime,
+    reason: str | None,
+    external_id: str | None,
+) -> SpendResult:
     reason = _text(reason, "reason", 500)
     store.lock_wallet(conn, wallet.member_id)
     original = store.find_journal(conn, wallet.service_id, journal_id)
-    if original["kind"] not in REVERSIBLE_KINDS or original["member_id"] != wallet.member_id:
-        raise Conflict("not_reversible", "Only a spend can be reversed.")
+    if original["kind"] != expected_kind or original["member_id"] != wallet.member_id:
+        raise Conflict("not_reversible", f"Only a {expected_kind} can be reversed here.")
     if store.reversal_of(conn, journal_id) is not None:
-        raise Conflict("already_reversed", "This spend has already been reversed.")
+        raise Conflict("already_reversed", f"This {expected_kind} has already been reversed.")
+    kind, source, event = _REVERSALS[expected_kind]
     draws = store.journal_draws(conn, journal_id)
     amount = sum(draw.amount for draw in draws)
     posted = post(
         conn,
         JournalDraft(
             wallet=wallet,
-            kind="spend_reversal",
+            kind=kind,
             amount=amount,
             actor=actor,
             reason=reason,
             reference=str(original["reference"]) if original["reference"] else None,
             reverses_id=journal_id,
-            entries=_into_cash(draws, "sales_revenue"),
+            entries=_into_cash(draws, source),
             restores=draws,
         ),
         now=now,
     )
     _emit(
-        conn, wallet, "cash.spend_reversed", external_id, now,
+        conn, wallet, event, external_id, now,
         journal_id=str(posted.journal_id), reverses=str(journal_id), amount=amount,
     )  # fmt: skip
     _sweep_expired(conn, wallet, actor="system:expiry", now=now, external_id=external_id)

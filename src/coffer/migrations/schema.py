@@ -9,6 +9,8 @@ import coffer.db.idempotency
 import coffer.db.outbox
 import coffer.jobs.tables
 import coffer.ledger.tables
+import coffer.payments.pg_tables
+import coffer.payments.tables
 import coffer.tenancy.tables
 from coffer.db.metadata import metadata
 
@@ -20,6 +22,8 @@ TABLE_MODULES = (
     coffer.db.outbox,
     coffer.jobs.tables,
     coffer.ledger.tables,
+    coffer.payments.pg_tables,
+    coffer.payments.tables,
     coffer.tenancy.tables,
 )
 

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 3a49c8ace89a
+Revision ID: 10fa55f8857f
 Revises:
-Create Date: 2026-11-26 21:12:48.698382
+Create Date: 2026-11-26 23:07:22.478421
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 import coffer.db.metadata
 
-revision = "3a49c8ace89a"
+revision = "10fa55f8857f"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -202,6 +202,39 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_service_id"), ["service_id"], unique=False)
 
     op.create_table(
+        "charge_limits",
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("method", sa.String(length=20), nullable=False),
+        sa.Column("min_amount", sa.BigInteger(), nullable=False),
+        sa.Column("max_amount", sa.BigInteger(), nullable=True),
+        sa.Column("amount_step", sa.BigInteger(), nullable=False),
+        sa.Column("per_member_day", sa.BigInteger(), nullable=True),
+        sa.Column("per_member_month", sa.BigInteger(), nullable=True),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "method IN ('card', 'transfer', 'virtual_account', 'mobile', 'gift')",
+            name=op.f("ck_charge_limits_method"),
+        ),
+        sa.CheckConstraint("amount_step > 0", name=op.f("ck_charge_limits_amount_step_positive")),
+        sa.CheckConstraint(
+            "max_amount IS NULL OR max_amount >= min_amount",
+            name=op.f("ck_charge_limits_max_amount_range"),
+        ),
+        sa.CheckConstraint("min_amount > 0", name=op.f("ck_charge_limits_min_amount_positive")),
+        sa.CheckConstraint(
+            "per_member_day IS NULL OR per_member_day > 0",
+            name=op.f("ck_charge_limits_per_member_day_positive"),
+        ),
+        sa.CheckConstraint(
+            "per_member_month IS NULL OR per_member_month > 0",
+            name=op.f("ck_charge_limits_per_member_month_positive"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_charge_limits_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("service_id", "method", name=op.f("pk_charge_limits")),
+    )
+    op.create_table(
         "idempotency_keys",
         sa.Column("service_id", sa.Uuid(), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
@@ -236,6 +269,29 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "service_id", "external_id", name=op.f("uq_members_service_id_external_id")
         ),
+    )
+    op.create_table(
+        "pg_contracts",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("pg", sa.String(length=20), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("merchant_id", sa.String(length=200), nullable=False),
+        sa.Column("base_url", sa.String(length=2048), nullable=True),
+        sa.Column("client_key", sa.String(length=200), nullable=False),
+        sa.Column("secret_key_enc", sa.Text(), nullable=False),
+        sa.Column("webhook_secret_enc", sa.Text(), nullable=False),
+        sa.Column("secret_hint", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("pg IN ('sandbox', 'toss', 'stripe')", name=op.f("ck_pg_contracts_pg")),
+        sa.CheckConstraint("status IN ('active', 'disabled')", name=op.f("ck_pg_contracts_status")),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_pg_contracts_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pg_contracts")),
+        sa.UniqueConstraint("service_id", "name", name=op.f("uq_pg_contracts_service_id_name")),
     )
     op.create_table(
         "accounts",
@@ -360,6 +416,101 @@ def upgrade() -> None:
             "ix_journals_service_date", ["service_id", "business_date"], unique=False
         )
 
+    op.create_table(
+        "pg_breakers",
+        sa.Column("contract_id", sa.Uuid(), nullable=False),
+        sa.Column("state", sa.String(length=10), nullable=False),
+        sa.Column("opened_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("changed_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "state <> 'open' OR opened_at IS NOT NULL",
+            name=op.f("ck_pg_breakers_open_has_opened_at"),
+        ),
+        sa.CheckConstraint("state IN ('closed', 'open')", name=op.f("ck_pg_breakers_state")),
+        sa.ForeignKeyConstraint(
+            ["contract_id"],
+            ["pg_contracts.id"],
+            name=op.f("fk_pg_breakers_contract_id_pg_contracts"),
+        ),
+        sa.PrimaryKeyConstraint("contract_id", name=op.f("pk_pg_breakers")),
+    )
+    op.create_table(
+        "pg_contract_methods",
+        sa.Column("contract_id", sa.Uuid(), nullable=False),
+        sa.Column("method", sa.String(length=20), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("commission_bp", sa.Integer(), nullable=False),
+        sa.Column("fixed_fee", sa.BigInteger(), nullable=False),
+        sa.Column("min_fee", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "method IN ('card', 'transfer', 'virtual_account', 'mobile', 'gift')",
+            name=op.f("ck_pg_contract_methods_method"),
+        ),
+        sa.CheckConstraint(
+            "commission_bp >= 0 AND commission_bp <= 10000",
+            name=op.f("ck_pg_contract_methods_commission_bp_range"),
+        ),
+        sa.CheckConstraint(
+            "fixed_fee >= 0", name=op.f("ck_pg_contract_methods_fixed_fee_not_negative")
+        ),
+        sa.CheckConstraint(
+            "min_fee >= 0", name=op.f("ck_pg_contract_methods_min_fee_not_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["contract_id"],
+            ["pg_contracts.id"],
+            name=op.f("fk_pg_contract_methods_contract_id_pg_contracts"),
+        ),
+        sa.PrimaryKeyConstraint("contract_id", "method", name=op.f("pk_pg_contract_methods")),
+    )
+    op.create_table(
+        "pg_health_calls",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("contract_id", sa.Uuid(), nullable=False),
+        sa.Column("at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("latency_ms", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "latency_ms >= 0", name=op.f("ck_pg_health_calls_latency_ms_not_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["contract_id"],
+            ["pg_contracts.id"],
+            name=op.f("fk_pg_health_calls_contract_id_pg_contracts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pg_health_calls")),
+    )
+    with op.batch_alter_table("pg_health_calls", schema=None) as batch_op:
+        batch_op.create_index("ix_pg_health_calls_at", ["at"], unique=False)
+        batch_op.create_index("ix_pg_health_calls_contract_at", ["contract_id", "at"], unique=False)
+
+    op.create_table(
+        "pg_routes",
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("method", sa.String(length=20), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("contract_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "method IN ('card', 'transfer', 'virtual_account', 'mobile', 'gift')",
+            name=op.f("ck_pg_routes_method"),
+        ),
+        sa.CheckConstraint("position >= 0", name=op.f("ck_pg_routes_position_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["contract_id"], ["pg_contracts.id"], name=op.f("fk_pg_routes_contract_id_pg_contracts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_pg_routes_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("service_id", "method", "position", name=op.f("pk_pg_routes")),
+        sa.UniqueConstraint(
+            "service_id",
+            "method",
+            "contract_id",
+            name=op.f("uq_pg_routes_service_id_method_contract_id"),
+        ),
+    )
     op.create_table(
         "wallets",
         sa.Column("member_id", sa.Uuid(), nullable=False),
@@ -502,6 +653,92 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_postings_journal_id"), ["journal_id"], unique=False)
 
     op.create_table(
+        "charges",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("contract_id", sa.Uuid(), nullable=False),
+        sa.Column("pg", sa.String(length=20), nullable=False),
+        sa.Column("order_id", sa.String(length=64), nullable=False),
+        sa.Column("method", sa.String(length=20), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("payment_key", sa.String(length=200), nullable=True),
+        sa.Column("return_url", sa.Text(), nullable=False),
+        sa.Column(
+            "checkout_expires_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("pg_checkout_url", sa.Text(), nullable=True),
+        sa.Column("journal_id", sa.Uuid(), nullable=True),
+        sa.Column("lot_id", sa.Uuid(), nullable=True),
+        sa.Column("approved_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("refunded", sa.BigInteger(), nullable=False),
+        sa.Column("failure_code", sa.String(length=100), nullable=True),
+        sa.Column("failure_message", sa.Text(), nullable=True),
+        sa.Column("va_bank", sa.String(length=10), nullable=True),
+        sa.Column("va_account", sa.String(length=40), nullable=True),
+        sa.Column("va_due_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_check_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("checks", sa.Integer(), nullable=False),
+        sa.Column("attention", sa.String(length=60), nullable=True),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "journal_id IS NULL OR status IN ('approved', 'partially_cancelled', 'cancelled')",
+            name=op.f("ck_charges_credited_only_when_approved"),
+        ),
+        sa.CheckConstraint(
+            "method IN ('card', 'transfer', 'virtual_account', 'mobile', 'gift')",
+            name=op.f("ck_charges_method"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('created', 'in_progress', 'unknown', 'waiting_for_deposit', 'approved', 'partially_cancelled', 'cancelled', 'failed', 'expired')",
+            name=op.f("ck_charges_status"),
+        ),
+        sa.CheckConstraint(
+            "status NOT IN ('approved', 'partially_cancelled') OR journal_id IS NOT NULL",
+            name=op.f("ck_charges_approved_is_credited"),
+        ),
+        sa.CheckConstraint(
+            "(journal_id IS NULL) = (approved_at IS NULL)", name=op.f("ck_charges_credit_has_time")
+        ),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_charges_amount_positive")),
+        sa.CheckConstraint(
+            "refunded >= 0 AND refunded <= amount", name=op.f("ck_charges_refunded_in_range")
+        ),
+        sa.ForeignKeyConstraint(
+            ["contract_id"], ["pg_contracts.id"], name=op.f("fk_charges_contract_id_pg_contracts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_charges_journal_id_journals")
+        ),
+        sa.ForeignKeyConstraint(["lot_id"], ["lots.id"], name=op.f("fk_charges_lot_id_lots")),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_charges_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_charges_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_charges")),
+        sa.UniqueConstraint("journal_id", name=op.f("uq_charges_journal_id")),
+        sa.UniqueConstraint("lot_id", name=op.f("uq_charges_lot_id")),
+        sa.UniqueConstraint("order_id", name=op.f("uq_charges_order_id")),
+    )
+    with op.batch_alter_table("charges", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_charges_due_check",
+            ["next_check_at"],
+            unique=False,
+            sqlite_where=sa.text("next_check_at IS NOT NULL"),
+            postgresql_where=sa.text("next_check_at IS NOT NULL"),
+        )
+        batch_op.create_index("ix_charges_member", ["member_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_charges_service_created", ["service_id", "created_at"], unique=False
+        )
+
+    op.create_table(
         "lot_draws",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("journal_id", sa.Uuid(), nullable=False),
@@ -518,16 +755,161 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_lot_draws_journal_id"), ["journal_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_lot_draws_lot_id"), ["lot_id"], unique=False)
 
+    op.create_table(
+        "charge_credits",
+        sa.Column("charge_id", sa.Uuid(), nullable=False),
+        sa.Column("contract_id", sa.Uuid(), nullable=False),
+        sa.Column("payment_key", sa.String(length=200), nullable=False),
+        sa.Column("journal_id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["charge_id"], ["charges.id"], name=op.f("fk_charge_credits_charge_id_charges")
+        ),
+        sa.ForeignKeyConstraint(
+            ["contract_id"],
+            ["pg_contracts.id"],
+            name=op.f("fk_charge_credits_contract_id_pg_contracts"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_charge_credits_journal_id_journals")
+        ),
+        sa.PrimaryKeyConstraint("charge_id", name=op.f("pk_charge_credits")),
+        sa.UniqueConstraint("contract_id", "payment_key", name="one_credit_per_payment"),
+        sa.UniqueConstraint("journal_id", name=op.f("uq_charge_credits_journal_id")),
+    )
+    op.create_table(
+        "charge_events",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("charge_id", sa.Uuid(), nullable=False),
+        sa.Column("at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("event", sa.String(length=40), nullable=False),
+        sa.Column("before", sa.String(length=24), nullable=True),
+        sa.Column("after", sa.String(length=24), nullable=True),
+        sa.Column("detail", sa.JSON(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["charge_id"], ["charges.id"], name=op.f("fk_charge_events_charge_id_charges")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_charge_events")),
+    )
+    with op.batch_alter_table("charge_events", schema=None) as batch_op:
+        batch_op.create_index("ix_charge_events_charge", ["charge_id", "id"], unique=False)
+
+    op.create_table(
+        "charge_refunds",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("charge_id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("journal_id", sa.Uuid(), nullable=False),
+        sa.Column("reversal_journal_id", sa.Uuid(), nullable=True),
+        sa.Column("transaction_key", sa.String(length=200), nullable=True),
+        sa.Column("failure_code", sa.String(length=100), nullable=True),
+        sa.Column("failure_message", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_check_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(reversal_journal_id IS NULL) = (status <> 'refused')",
+            name=op.f("ck_charge_refunds_reversed_iff_refused"),
+        ),
+        sa.CheckConstraint(
+            "kind IN ('pg_cancel', 'bank_refund')", name=op.f("ck_charge_refunds_kind")
+        ),
+        sa.CheckConstraint(
+            "status IN ('pending', 'sending', 'unknown', 'done', 'refused', 'requested')",
+            name=op.f("ck_charge_refunds_status"),
+        ),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_charge_refunds_amount_positive")),
+        sa.ForeignKeyConstraint(
+            ["charge_id"], ["charges.id"], name=op.f("fk_charge_refunds_charge_id_charges")
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_charge_refunds_journal_id_journals")
+        ),
+        sa.ForeignKeyConstraint(
+            ["reversal_journal_id"],
+            ["journals.id"],
+            name=op.f("fk_charge_refunds_reversal_journal_id_journals"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_charge_refunds_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_charge_refunds")),
+        sa.UniqueConstraint("journal_id", name=op.f("uq_charge_refunds_journal_id")),
+        sa.UniqueConstraint(
+            "reversal_journal_id", name=op.f("uq_charge_refunds_reversal_journal_id")
+        ),
+    )
+    with op.batch_alter_table("charge_refunds", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_charge_refunds_charge_id"), ["charge_id"], unique=False
+        )
+        batch_op.create_index(
+            "ux_charge_refunds_in_flight",
+            ["charge_id"],
+            unique=True,
+            sqlite_where=sa.text("status IN ('pending', 'sending', 'unknown')"),
+            postgresql_where=sa.text("status IN ('pending', 'sending', 'unknown')"),
+        )
+
+    op.create_table(
+        "pg_webhook_events",
+        sa.Column("contract_id", sa.Uuid(), nullable=False),
+        sa.Column("event_id", sa.String(length=200), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("charge_id", sa.Uuid(), nullable=True),
+        sa.Column("received_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["charge_id"], ["charges.id"], name=op.f("fk_pg_webhook_events_charge_id_charges")
+        ),
+        sa.ForeignKeyConstraint(
+            ["contract_id"],
+            ["pg_contracts.id"],
+            name=op.f("fk_pg_webhook_events_contract_id_pg_contracts"),
+        ),
+        sa.PrimaryKeyConstraint("contract_id", "event_id", name=op.f("pk_pg_webhook_events")),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("pg_webhook_events")
+    with op.batch_alter_table("charge_refunds", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ux_charge_refunds_in_flight",
+            sqlite_where=sa.text("status IN ('pending', 'sending', 'unknown')"),
+            postgresql_where=sa.text("status IN ('pending', 'sending', 'unknown')"),
+        )
+        batch_op.drop_index(batch_op.f("ix_charge_refunds_charge_id"))
+
+    op.drop_table("charge_refunds")
+    with op.batch_alter_table("charge_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_charge_events_charge")
+
+    op.drop_table("charge_events")
+    op.drop_table("charge_credits")
     with op.batch_alter_table("lot_draws", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_lot_draws_lot_id"))
         batch_op.drop_index(batch_op.f("ix_lot_draws_journal_id"))
 
     op.drop_table("lot_draws")
+    with op.batch_alter_table("charges", schema=None) as batch_op:
+        batch_op.drop_index("ix_charges_service_created")
+        batch_op.drop_index("ix_charges_member")
+        batch_op.drop_index(
+            "ix_charges_due_check",
+            sqlite_where=sa.text("next_check_at IS NOT NULL"),
+            postgresql_where=sa.text("next_check_at IS NOT NULL"),
+        )
+
+    op.drop_table("charges")
     with op.batch_alter_table("postings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_postings_journal_id"))
         batch_op.drop_index(batch_op.f("ix_postings_account_id"))
@@ -552,6 +934,14 @@ def downgrade() -> None:
 
     op.drop_table("grant_approvals")
     op.drop_table("wallets")
+    op.drop_table("pg_routes")
+    with op.batch_alter_table("pg_health_calls", schema=None) as batch_op:
+        batch_op.drop_index("ix_pg_health_calls_contract_at")
+        batch_op.drop_index("ix_pg_health_calls_at")
+
+    op.drop_table("pg_health_calls")
+    op.drop_table("pg_contract_methods")
+    op.drop_table("pg_breakers")
     with op.batch_alter_table("journals", schema=None) as batch_op:
         batch_op.drop_index("ix_journals_service_date")
         batch_op.drop_index("ix_journals_member_history")
@@ -580,11 +970,13 @@ def downgrade() -> None:
         )
 
     op.drop_table("accounts")
+    op.drop_table("pg_contracts")
     op.drop_table("members")
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_idempotency_keys_created_at")
 
     op.drop_table("idempotency_keys")
+    op.drop_table("charge_limits")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_service_id"))
 
