@@ -22,6 +22,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "services.view": frozenset({"operator", "accountant", "viewer"}),
     "services.keys": frozenset({"operator"}),
     "services.settings": frozenset({"operator"}),
+    "pg.view": frozenset({"operator", "accountant", "viewer"}),
+    "pg.manage": frozenset({"operator"}),
+    "charges.view": frozenset({"operator", "cs", "accountant", "viewer"}),
+    "charges.refund": frozenset({"operator", "cs"}),
     "audit.view": frozenset({"operator", "accountant"}),
     "admins.manage": frozenset(),
     # Every signed-in admin may end their own session (the sign-out button).

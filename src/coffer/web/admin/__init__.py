@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from coffer.web.admin import audit_log, auth_routes, desk
+from coffer.web.admin import audit_log, auth_routes, charges, desk, pg
 from coffer.web.admin.auth import install_refusals
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 router.include_router(auth_routes.router)
 router.include_router(audit_log.router)
 router.include_router(desk.router)
+router.include_router(pg.router)
+router.include_router(charges.router)
 
 
 def install(app: FastAPI) -> None:

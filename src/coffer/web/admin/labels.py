@@ -34,4 +34,8 @@ PERMISSION_LABELS: dict[str, str] = {
     "audit.view": N_("view the audit log"),
     "admins.manage": N_("manage admin accounts"),
     "session.end": N_("sign out"),
+    "pg.view": N_("view PG contracts and routing"),
+    "pg.manage": N_("manage PG contracts, routing and limits"),
+    "charges.view": N_("view charges"),
+    "charges.refund": N_("refund charges"),
 }

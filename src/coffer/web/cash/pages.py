@@ -29,7 +29,7 @@ POLL_SECONDS = 3
 STOP_POLLING = 286
 
 
-def _page(
+def member_page(
     request: Request, session: CashSession, name: str, context: dict[str, Any]
 ) -> HTMLResponse:
     values = {
@@ -58,7 +58,7 @@ def _history_query(request: Request) -> tuple[str, UUID | None] | None:
     return show, before
 
 
-def _ended(request: Request, name: str) -> HTMLResponse:
+def session_ended(request: Request, name: str) -> HTMLResponse:
     response = render(request, name, {"ended": True}, status_code=STOP_POLLING)
     private(response)
     return response
@@ -82,7 +82,7 @@ def overview(request: Request) -> HTMLResponse:
             views.history(conn, member_id, show=show, before=before),
         )
     )
-    return _page(
+    return member_page(
         request,
         session,
         "cash/overview.html",
@@ -100,19 +100,21 @@ def my_cash(request: Request) -> HTMLResponse:
     member_id = session.member.id
     timezone = session.service.timezone
     mine = rt.db.read(lambda conn: views.my_cash(conn, member_id, now, timezone))
-    return _page(request, session, "cash/lots.html", {"mine": mine, "now": now, "tab": "lots"})
+    return member_page(
+        request, session, "cash/lots.html", {"mine": mine, "now": now, "tab": "lots"}
+    )
 
 
 @router.get("/live/balance")
 def live_balance(request: Request) -> HTMLResponse:
     session = current_session(request)
     if session is None:
-        return _ended(request, "cash/_balance.html")
+        return session_ended(request, "cash/_balance.html")
     rt = runtime(request)
     now = rt.clock.now()
     member_id = session.member.id
     summary = rt.db.read(lambda conn: views.overview(conn, member_id, now))
-    return _page(request, session, "cash/_balance.html", {"overview": summary, "now": now})
+    return member_page(request, session, "cash/_balance.html", {"overview": summary, "now": now})
 
 
 @router.get("/live/history")
@@ -120,7 +122,7 @@ def live_history(request: Request) -> HTMLResponse:
     """The first page of history (later pages do not change, so they are not polled)."""
     session = current_session(request)
     if session is None:
-        return _ended(request, "cash/_history.html")
+        return session_ended(request, "cash/_history.html")
     query = _history_query(request)
     if query is None:
         return problem(request, "bad_request", 400)
@@ -128,4 +130,4 @@ def live_history(request: Request) -> HTMLResponse:
     rt = runtime(request)
     member_id = session.member.id
     history = rt.db.read(lambda conn: views.history(conn, member_id, show=show, before=None))
-    return _page(request, session, "cash/_history.html", {"history": history})
+    return member_page(request, session, "cash/_history.html", {"history": history})

@@ -25,8 +25,8 @@ PAGE_SIZE = 20
 FILTERS: dict[str, list[str] | None] = {
     "all": None,
     "in": ["grant"],
-    "out": ["spend", "hold_commit"],
-    "refunds": ["spend_reversal"],
+    "out": ["spend", "hold_commit", "charge_refund"],
+    "refunds": ["spend_reversal", "charge_refund_reversal"],
 }
 
 _GRANT_CATEGORIES = {
@@ -44,6 +44,8 @@ _CATEGORIES = {
     "hold_release": "release",
     "hold_expiry": "release",
     "expiry": "expiry",
+    "charge_refund": "charge_refund",
+    "charge_refund_reversal": "refund",
 }
 
 

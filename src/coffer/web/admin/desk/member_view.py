@@ -19,12 +19,18 @@ from coffer.ledger import queries, reports
 from coffer.ledger.model import Balance
 from coffer.ledger.queries import HistoryPage, LotRecord
 from coffer.ledger.store import HoldRow
+from coffer.payments.charge_search import ChargeFilter, search_charges
+from coffer.payments.charges import Charge
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Member, Service
+from coffer.web.admin.charge_labels import CHARGE_STATUS_LABELS, STATUS_TONES
 from coffer.web.admin.desk import forms
 from coffer.web.admin.desk.forms import FormError, FormState, Gettext
+from coffer.web.admin.pg.labels import METHOD_LABELS
 
 HISTORY_PAGE = 20
+#: How many of the member's latest charges the member page shows.
+RECENT_CHARGES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,25 @@ def load_history(
     return HistoryView(page, chosen, None, reports.reversed_journals(conn, spends))
 
 
+@dataclass(frozen=True, slots=True)
+class RecentCharge:
+    """A charge as the member page lists it; the labels are msgids (translate with ``_``)."""
+
+    charge: Charge
+    status_label: str
+    method_label: str
+    tone: str
+
+    @classmethod
+    def of(cls, charge: Charge) -> RecentCharge:
+        return cls(
+            charge,
+            CHARGE_STATUS_LABELS.get(charge.status, charge.status),
+            METHOD_LABELS.get(charge.method, charge.method),
+            STATUS_TONES.get(charge.status, "plain"),
+        )
+
+
 @dataclass
 class MemberView:
     service: Service
@@ -98,6 +123,9 @@ class MemberView:
     holds: list[HoldRow]
     history: HistoryView
     pending: list[GrantApproval]
+    #: The member's latest charges, newest first; ``more_charges`` when there are older ones.
+    charges: list[RecentCharge]
+    more_charges: bool
 
 
 def load_member(
@@ -112,6 +140,9 @@ def load_member(
     pending, _cursor = approvals.list_approvals(
         conn, status="pending", service_id=service.id, member_id=member.id, limit=20
     )
+    recent = search_charges(
+        conn, service.id, ChargeFilter(member_id=member.id), limit=RECENT_CHARGES
+    )
     return MemberView(
         service=service,
         member=member,
@@ -120,4 +151,6 @@ def load_member(
         holds=queries.member_holds(conn, member.id, active_only=True),
         history=load_history(conn, member, chosen, history_error),
         pending=pending,
+        charges=[RecentCharge.of(charge) for charge in recent.charges],
+        more_charges=recent.next_cursor is not None,
     )
