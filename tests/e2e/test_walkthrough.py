@@ -15,9 +15,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
+
+from tests.gateways.live_support import read_forms
 
 COFFER = str(Path(sys.executable).parent / "coffer")
 
@@ -36,6 +39,7 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
         "COFFER_DATABASE_URL": database_url,
         "COFFER_PORT": str(_free_port()),
         "COFFER_WORKER_POLL_SECONDS": "0.2",
+        "COFFER_SANDBOX_PG_PORT": str(_free_port()),
     }
 
 
@@ -71,6 +75,33 @@ def coffer(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([COFFER, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
+def charge_by_card(base: str, api_key: str, banner: str) -> None:
+    """The demo service charges through the sandbox PG that `coffer up` started."""
+    assert "sandbox PG:" in banner
+    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {api_key}"})
+    started = api.post(
+        "/api/v1/charges",
+        json={"member": "alice", "amount": 10_000, "method": "card",
+              "return_url": "http://shop.test/back"},
+        headers={"Idempotency-Key": "e2e-charge-1"},
+    )  # fmt: skip
+    assert started.status_code == 201, started.text
+    with httpx.Client(headers={"Accept": "text/html"}) as browser:
+        checkout = browser.get(started.json()["checkout_url"], follow_redirects=True)
+        assert checkout.status_code == 200, checkout.text
+        (form,) = read_forms(checkout.text)
+        paid = browser.post(
+            urljoin(str(checkout.url), form.action),
+            data=form.fields | {"card_number": "4242424242424242", "expiry": "12/39"},
+        )
+        assert paid.status_code == 303, paid.text
+        back = browser.get(paid.headers["location"])
+    assert back.status_code == 303
+    assert "status=approved" in back.headers["location"]
+    balance = api.get("/api/v1/members/alice/balance").json()
+    assert balance["paid"] == 60_000
+
+
 def test_readme_walkthrough(server: tuple[str, str], env: dict[str, str]) -> None:
     base, banner = server
     demo = json.loads((Path(env["COFFER_DATA_DIR"]) / "demo-service.json").read_text())
@@ -86,6 +117,7 @@ def test_readme_walkthrough(server: tuple[str, str], env: dict[str, str]) -> Non
         headers={"Authorization": f"Bearer {demo['api_key']}"},
     ).json()
     assert (alice["paid"], alice["bonus"]) == (50_000, 3_500)
+    charge_by_card(base, demo["api_key"], banner)
 
     created = coffer(env, "service", "create", "--name", "My Game", "--currency", "KRW")
     assert created.returncode == 0, created.stderr

@@ -15,6 +15,7 @@ from coffer.cli.cash import member_link
 from coffer.cli.context import runtime
 from coffer.cli.demo import ensure_demo
 from coffer.cli.demo_admins import ensure_demo_admins
+from coffer.cli.demo_pg import connect_demo_service, start_sandbox_pg
 from coffer.jobs.handlers import default_handlers
 from coffer.jobs.worker import Worker
 from coffer.migrations import upgrade
@@ -52,30 +53,43 @@ def worker(
 def up(
     host: str | None = typer.Option(None, help="Address to bind (default COFFER_HOST)."),
     port: int | None = typer.Option(None, help="Port (default COFFER_PORT)."),
+    sandbox_pg: bool = typer.Option(True, help="Run the sandbox PG and connect the demo to it."),
 ) -> None:
-    """All in one: migrate, seed a demo service, run a worker and the server."""
+    """All in one: migrate, seed a demo service, run the sandbox PG, a worker and the server."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     rt = runtime()
+    rt.settings = rt.settings.with_local_secret_key()
     upgrade(rt.db.engine)
     demo = ensure_demo(rt)
     host = host or rt.settings.host
     port = port or rt.settings.port
+    base = f"http://{host}:{port}"
+    sandbox_process, sandbox_url = None, None
+    if sandbox_pg:
+        sandbox_process, sandbox_url = start_sandbox_pg(rt, host)
+        connect_demo_service(rt, demo, sandbox_url, base)
     stop = threading.Event()
     thread = threading.Thread(
         target=_worker(rt, scheduler=True).run_forever, args=(stop,), daemon=True, name="worker"
     )
     thread.start()
-    base = f"http://{host}:{port}"
-    typer.echo(_banner(rt, base, demo, ensure_demo_admins(rt)))
+    typer.echo(_banner(rt, base, demo, ensure_demo_admins(rt), sandbox_url))
     try:
         uvicorn.run(create_server(rt), host=host, port=port, log_level="info")
     finally:
         stop.set()
         thread.join(timeout=10)
+        if sandbox_process is not None:
+            sandbox_process.terminate()
+            sandbox_process.wait(timeout=10)
 
 
 def _banner(
-    rt: Runtime, base: str, demo: dict[str, Any], admins: list[tuple[str, str, str]]
+    rt: Runtime,
+    base: str,
+    demo: dict[str, Any],
+    admins: list[tuple[str, str, str]],
+    sandbox_url: str | None,
 ) -> str:
     service_id = demo["service_id"]
     logins = [
@@ -96,6 +110,14 @@ def _banner(
             f"  cash web:       {member_link(rt, UUID(service_id), 'alice', base)}",
             "                  (member alice; the link is valid 5 minutes — a fresh one: "
             f"coffer cash link --service {service_id} --member alice)",
+            *(
+                [
+                    f"  sandbox PG:     {sandbox_url}  (test card 4242 4242 4242 4242, "
+                    "any future expiry; docs/sandbox-pg.md)"
+                ]
+                if sandbox_url
+                else []
+            ),
             "",
         ]
     )
