@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import random
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,26 +78,16 @@ def _wallets(db: Database, count: int, balance: int) -> list[WalletRef]:
 
 def _spend_rate(db: Database, pick: Callable[[], WalletRef], seconds: float, threads: int) -> float:
     clock = SystemClock()
-    counts = [0] * threads
-    deadline = time.perf_counter() + seconds
 
-    def run(slot: int) -> None:
-        while time.perf_counter() < deadline:
-            wallet = pick()
-            db.write(
-                lambda c: ledger.spend(
-                    c, wallet, amount=1, reference="bench", actor="bench", now=clock.now()
-                )
+    def spend_one() -> None:
+        wallet = pick()
+        db.write(
+            lambda c: ledger.spend(
+                c, wallet, amount=1, reference="bench", actor="bench", now=clock.now()
             )
-            counts[slot] += 1
+        )
 
-    start = time.perf_counter()
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return sum(counts) / (time.perf_counter() - start)
+    return limits.throughput(spend_one, seconds=seconds, threads=threads)
 
 
 def run_database(

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -78,3 +80,22 @@ def bare_postgresql_rate(dsn: str, seconds: float = 3.0, inserts: int = 1) -> fl
         conn.execute("DROP TABLE bench_w, bench_log")
         conn.commit()
         return rate
+
+
+def throughput(operation: Callable[[], object], *, seconds: float, threads: int) -> float:
+    """Operations per second of ``operation`` run back to back on ``threads`` threads."""
+    counts = [0] * threads
+    deadline = time.perf_counter() + seconds
+
+    def run(slot: int) -> None:
+        while time.perf_counter() < deadline:
+            operation()
+            counts[slot] += 1
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - start)

@@ -130,6 +130,7 @@ def test_a_scheduler_worker_fires_the_default_schedule(db: Database, clock: Manu
         "payments.janitor",
         "payments.prune_health",
         "sessions.purge",
+        "usage.close_stale",
     ]
 
     clock.advance(timedelta(seconds=30))

@@ -5,13 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from coffer.api.errors import ERROR_RESPONSES
-from coffer.api.routes import cash, charges, holds, members, reads, webhooks
+from coffer.api.routes import (
+    cash,
+    catalog,
+    charges,
+    holds,
+    members,
+    purchases,
+    reads,
+    usage,
+    webhooks,
+)
 
 PREFIX = "/api/v1"
 
 
 def v1_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX, responses=ERROR_RESPONSES)
-    for module in (members, cash, holds, charges, reads, webhooks):
+    for module in (members, cash, holds, charges, purchases, reads, usage, webhooks, catalog):
         router.include_router(module.router)
     return router

@@ -14,10 +14,12 @@ from coffer.app import resolve_wallet
 from coffer.config import Settings
 from coffer.db import idempotency
 from coffer.db.outbox import WEBHOOK_JOB
+from coffer.entitlements import usage
 from coffer.jobs.context import Handler, JobContext
 from coffer.jobs.payments import PaymentJobs
 from coffer.jobs.schedule import (
     AUDIT_JOB,
+    CLOSE_STALE_SESSIONS_JOB,
     EXPIRE_HOLDS_JOB,
     EXPIRE_LOTS_JOB,
     JANITOR_JOB,
@@ -62,6 +64,7 @@ def default_handlers(
         AUDIT_JOB: audit,
         PURGE_IDEMPOTENCY_JOB: purge_idempotency_keys,
         PURGE_SESSIONS_JOB: purge_sessions,
+        CLOSE_STALE_SESSIONS_JOB: close_stale_sessions,
     }
 
 
@@ -107,6 +110,12 @@ def purge_sessions(ctx: JobContext, payload: dict[str, Any]) -> None:
 
     admin_count, cash_count = ctx.db.write(purge)
     log.info("purged %d admin and %d cash-web sessions", admin_count, cash_count)
+
+
+def close_stale_sessions(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Close usage sessions without a report for ``usage.STALE_AFTER``, at their last report."""
+    total = _drain(lambda: usage.close_stale(ctx.db, ctx.clock, limit=EXPIRY_BATCH))
+    log.info("closed %d stale usage sessions", total)
 
 
 def _drain(run_batch: Callable[[], int]) -> int:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import coffer.admins.tables
 import coffer.approvals.tables
 import coffer.audit.tables
+import coffer.catalog.tables
 import coffer.db.idempotency
 import coffer.db.outbox
+import coffer.entitlements.tables
 import coffer.jobs.tables
 import coffer.ledger.tables
 import coffer.payments.pg_tables
 import coffer.payments.tables
+import coffer.purchases.tables
 import coffer.tenancy.tables
 from coffer.db.metadata import metadata
 
@@ -18,12 +21,15 @@ TABLE_MODULES = (
     coffer.admins.tables,
     coffer.approvals.tables,
     coffer.audit.tables,
+    coffer.catalog.tables,
     coffer.db.idempotency,
     coffer.db.outbox,
+    coffer.entitlements.tables,
     coffer.jobs.tables,
     coffer.ledger.tables,
     coffer.payments.pg_tables,
     coffer.payments.tables,
+    coffer.purchases.tables,
     coffer.tenancy.tables,
 )
 

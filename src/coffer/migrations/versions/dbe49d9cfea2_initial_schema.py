@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 10fa55f8857f
+Revision ID: dbe49d9cfea2
 Revises:
-Create Date: 2026-11-26 23:07:22.478421
+Create Date: 2026-11-26 23:25:33.117888
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 import coffer.db.metadata
 
-revision = "10fa55f8857f"
+revision = "dbe49d9cfea2"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -202,6 +202,31 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_service_id"), ["service_id"], unique=False)
 
     op.create_table(
+        "categories",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("parent_id", sa.Uuid(), nullable=True),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("visible", sa.Boolean(), nullable=False),
+        sa.Column("name_ko", sa.String(length=200), nullable=False),
+        sa.Column("name_en", sa.String(length=200), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("position >= 0", name=op.f("ck_categories_position_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["categories.id"], name=op.f("fk_categories_parent_id_categories")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_categories_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_categories")),
+    )
+    with op.batch_alter_table("categories", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_categories_siblings", ["service_id", "parent_id", "position"], unique=False
+        )
+
+    op.create_table(
         "charge_limits",
         sa.Column("service_id", sa.Uuid(), nullable=False),
         sa.Column("method", sa.String(length=20), nullable=False),
@@ -233,6 +258,24 @@ def upgrade() -> None:
             ["service_id"], ["services.id"], name=op.f("fk_charge_limits_service_id_services")
         ),
         sa.PrimaryKeyConstraint("service_id", "method", name=op.f("pk_charge_limits")),
+    )
+    op.create_table(
+        "content_providers",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("contact", sa.String(length=500), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('active', 'inactive')", name=op.f("ck_content_providers_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_content_providers_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_content_providers")),
+        sa.UniqueConstraint("service_id", "name", name="name_unique"),
     )
     op.create_table(
         "idempotency_keys",
@@ -292,6 +335,17 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pg_contracts")),
         sa.UniqueConstraint("service_id", "name", name=op.f("uq_pg_contracts_service_id_name")),
+    )
+    op.create_table(
+        "time_rates",
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("cash_per_minute", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("cash_per_minute > 0", name=op.f("ck_time_rates_rate_positive")),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_time_rates_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("service_id", name=op.f("pk_time_rates")),
     )
     op.create_table(
         "accounts",
@@ -512,6 +566,130 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "products",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("sku", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("cp_id", sa.Uuid(), nullable=False),
+        sa.Column("name_ko", sa.String(length=200), nullable=False),
+        sa.Column("name_en", sa.String(length=200), nullable=False),
+        sa.Column("description_ko", sa.Text(), nullable=False),
+        sa.Column("description_en", sa.Text(), nullable=False),
+        sa.Column("price", sa.BigInteger(), nullable=False),
+        sa.Column("sale_starts_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("sale_ends_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("limit_count", sa.Integer(), nullable=True),
+        sa.Column("limit_days", sa.Integer(), nullable=True),
+        sa.Column("cancel_window_seconds", sa.Integer(), nullable=False),
+        sa.Column("consumable", sa.Boolean(), nullable=True),
+        sa.Column("pass_days", sa.Integer(), nullable=True),
+        sa.Column("units", sa.BigInteger(), nullable=True),
+        sa.Column("unit_name", sa.String(length=10), nullable=True),
+        sa.Column("unit_price", sa.BigInteger(), nullable=True),
+        sa.Column("min_balance", sa.BigInteger(), nullable=True),
+        sa.Column("minutes", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(kind = 'item') = (consumable IS NOT NULL)",
+            name=op.f("ck_products_consumable_only_for_items"),
+        ),
+        sa.CheckConstraint(
+            "(kind = 'metered') = (min_balance IS NOT NULL)",
+            name=op.f("ck_products_min_balance_metered"),
+        ),
+        sa.CheckConstraint(
+            "(kind = 'time_coupon') = (minutes IS NOT NULL AND minutes > 0)",
+            name=op.f("ck_products_minutes_for_time_coupons"),
+        ),
+        sa.CheckConstraint(
+            "(kind IN ('metered', 'mixed')) = (unit_price IS NOT NULL AND unit_price > 0)",
+            name=op.f("ck_products_unit_price_for_metered"),
+        ),
+        sa.CheckConstraint(
+            "(kind IN ('period_pass', 'mixed')) = (pass_days IS NOT NULL AND pass_days > 0)",
+            name=op.f("ck_products_pass_days_for_passes"),
+        ),
+        sa.CheckConstraint(
+            "(kind IN ('quantity_pass', 'metered', 'mixed')) = (unit_name IS NOT NULL)",
+            name=op.f("ck_products_unit_name_for_units"),
+        ),
+        sa.CheckConstraint(
+            "(kind IN ('quantity_pass', 'mixed')) = (units IS NOT NULL AND units > 0)",
+            name=op.f("ck_products_units_for_quantities"),
+        ),
+        sa.CheckConstraint(
+            "kind = 'metered' OR price > 0", name=op.f("ck_products_priced_unless_metered")
+        ),
+        sa.CheckConstraint(
+            "kind IN ('item', 'period_pass', 'quantity_pass', 'metered', 'mixed', 'package', 'time_coupon')",
+            name=op.f("ck_products_kind"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('draft', 'on_sale', 'off_sale')", name=op.f("ck_products_status")
+        ),
+        sa.CheckConstraint(
+            "unit_name IS NULL OR unit_name IN ('unit', 'minute')",
+            name=op.f("ck_products_unit_name"),
+        ),
+        sa.CheckConstraint(
+            "(limit_count IS NULL) = (limit_days IS NULL)", name=op.f("ck_products_limit_complete")
+        ),
+        sa.CheckConstraint(
+            "cancel_window_seconds >= 0", name=op.f("ck_products_cancel_window_not_negative")
+        ),
+        sa.CheckConstraint(
+            "limit_count IS NULL OR (limit_count > 0 AND limit_days > 0)",
+            name=op.f("ck_products_limit_positive"),
+        ),
+        sa.CheckConstraint("price >= 0", name=op.f("ck_products_price_not_negative")),
+        sa.CheckConstraint(
+            "sale_starts_at IS NULL OR sale_ends_at IS NULL OR sale_starts_at < sale_ends_at",
+            name=op.f("ck_products_sale_window_ordered"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["cp_id"], ["content_providers.id"], name=op.f("fk_products_cp_id_content_providers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_products_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_products")),
+        sa.UniqueConstraint("service_id", "sku", name="sku_unique"),
+    )
+    op.create_table(
+        "purchases",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("recipient_id", sa.Uuid(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("quote", sa.JSON(), nullable=True),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('completed', 'partially_cancelled', 'cancelled')",
+            name=op.f("ck_purchases_status"),
+        ),
+        sa.CheckConstraint("total >= 0", name=op.f("ck_purchases_total_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_purchases_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["recipient_id"], ["members.id"], name=op.f("fk_purchases_recipient_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_purchases_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_purchases")),
+    )
+    with op.batch_alter_table("purchases", schema=None) as batch_op:
+        batch_op.create_index("ix_purchases_member", ["member_id", "id"], unique=False)
+        batch_op.create_index("ix_purchases_recipient", ["recipient_id", "id"], unique=False)
+
+    op.create_table(
         "wallets",
         sa.Column("member_id", sa.Uuid(), nullable=False),
         sa.Column("service_id", sa.Uuid(), nullable=False),
@@ -531,6 +709,63 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("member_id", name=op.f("pk_wallets")),
     )
+    op.create_table(
+        "entitlements",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("product_id", sa.Uuid(), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("granted", sa.BigInteger(), nullable=True),
+        sa.Column("remaining", sa.BigInteger(), nullable=True),
+        sa.Column("unit_name", sa.String(length=10), nullable=True),
+        sa.Column("starts_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("purchase_line_id", sa.Uuid(), nullable=True),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "kind IN ('item', 'period_pass', 'quantity_pass', 'mixed', 'time')",
+            name=op.f("ck_entitlements_kind"),
+        ),
+        sa.CheckConstraint(
+            "kind NOT IN ('period_pass', 'mixed') OR ends_at IS NOT NULL",
+            name=op.f("ck_entitlements_passes_end"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('active', 'exhausted', 'revoked')", name=op.f("ck_entitlements_status")
+        ),
+        sa.CheckConstraint(
+            "(granted IS NULL) = (remaining IS NULL)",
+            name=op.f("ck_entitlements_quantity_complete"),
+        ),
+        sa.CheckConstraint(
+            "ends_at IS NULL OR starts_at < ends_at", name=op.f("ck_entitlements_period_ordered")
+        ),
+        sa.CheckConstraint(
+            "remaining IS NULL OR (remaining >= 0 AND remaining <= granted)",
+            name=op.f("ck_entitlements_remaining_in_range"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_entitlements_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_entitlements_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_entitlements_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_entitlements")),
+    )
+    with op.batch_alter_table("entitlements", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_entitlements_member", ["member_id", "kind", "status"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_entitlements_purchase_line_id"), ["purchase_line_id"], unique=False
+        )
+
     op.create_table(
         "grant_approvals",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -632,6 +867,25 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "package_components",
+        sa.Column("package_id", sa.Uuid(), nullable=False),
+        sa.Column("component_id", sa.Uuid(), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.CheckConstraint(
+            "package_id <> component_id", name=op.f("ck_package_components_not_itself")
+        ),
+        sa.CheckConstraint("quantity > 0", name=op.f("ck_package_components_quantity_positive")),
+        sa.ForeignKeyConstraint(
+            ["component_id"],
+            ["products.id"],
+            name=op.f("fk_package_components_component_id_products"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["package_id"], ["products.id"], name=op.f("fk_package_components_package_id_products")
+        ),
+        sa.PrimaryKeyConstraint("package_id", "component_id", name=op.f("pk_package_components")),
+    )
+    op.create_table(
         "postings",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("journal_id", sa.Uuid(), nullable=False),
@@ -651,6 +905,128 @@ def upgrade() -> None:
     with op.batch_alter_table("postings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_postings_account_id"), ["account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_postings_journal_id"), ["journal_id"], unique=False)
+
+    op.create_table(
+        "product_categories",
+        sa.Column("product_id", sa.Uuid(), nullable=False),
+        sa.Column("category_id", sa.Uuid(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["category_id"],
+            ["categories.id"],
+            name=op.f("fk_product_categories_category_id_categories"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_product_categories_product_id_products")
+        ),
+        sa.PrimaryKeyConstraint("product_id", "category_id", name=op.f("pk_product_categories")),
+    )
+    with op.batch_alter_table("product_categories", schema=None) as batch_op:
+        batch_op.create_index("ix_product_categories_category", ["category_id"], unique=False)
+
+    op.create_table(
+        "purchase_lines",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("purchase_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("product_id", sa.Uuid(), nullable=True),
+        sa.Column("quantity", sa.BigInteger(), nullable=False),
+        sa.Column("unit_price", sa.BigInteger(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("journal_id", sa.Uuid(), nullable=True),
+        sa.Column("reversal_journal_id", sa.Uuid(), nullable=True),
+        sa.Column("cancelled_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("entitlement_ids", sa.JSON(), nullable=False),
+        sa.CheckConstraint(
+            "(kind = 'time') = (product_id IS NULL)",
+            name=op.f("ck_purchase_lines_product_unless_time"),
+        ),
+        sa.CheckConstraint(
+            "(status = 'cancelled' AND journal_id IS NOT NULL) = (reversal_journal_id IS NOT NULL)",
+            name=op.f("ck_purchase_lines_cancelled_paid_lines_reversed"),
+        ),
+        sa.CheckConstraint(
+            "(status = 'cancelled') = (cancelled_at IS NOT NULL)",
+            name=op.f("ck_purchase_lines_cancelled_has_time"),
+        ),
+        sa.CheckConstraint("kind IN ('product', 'time')", name=op.f("ck_purchase_lines_kind")),
+        sa.CheckConstraint(
+            "status IN ('active', 'cancelled')", name=op.f("ck_purchase_lines_status")
+        ),
+        sa.CheckConstraint(
+            "(amount = 0) = (journal_id IS NULL)",
+            name=op.f("ck_purchase_lines_paid_lines_have_journal"),
+        ),
+        sa.CheckConstraint(
+            "amount = unit_price * quantity",
+            name=op.f("ck_purchase_lines_amount_is_price_times_quantity"),
+        ),
+        sa.CheckConstraint("quantity > 0", name=op.f("ck_purchase_lines_quantity_positive")),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_purchase_lines_journal_id_journals")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_purchase_lines_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["purchase_id"], ["purchases.id"], name=op.f("fk_purchase_lines_purchase_id_purchases")
+        ),
+        sa.ForeignKeyConstraint(
+            ["reversal_journal_id"],
+            ["journals.id"],
+            name=op.f("fk_purchase_lines_reversal_journal_id_journals"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_purchase_lines")),
+        sa.UniqueConstraint("journal_id", name=op.f("uq_purchase_lines_journal_id")),
+        sa.UniqueConstraint(
+            "reversal_journal_id", name=op.f("uq_purchase_lines_reversal_journal_id")
+        ),
+    )
+    with op.batch_alter_table("purchase_lines", schema=None) as batch_op:
+        batch_op.create_index("ix_purchase_lines_product", ["product_id", "status"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_purchase_lines_purchase_id"), ["purchase_id"], unique=False
+        )
+
+    op.create_table(
+        "usage_sessions",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("product_id", sa.Uuid(), nullable=True),
+        sa.Column("unit_name", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("reference", sa.String(length=200), nullable=True),
+        sa.Column("started_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "last_heartbeat_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("closed_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("close_reason", sa.Text(), nullable=True),
+        sa.Column("used", sa.BigInteger(), nullable=False),
+        sa.Column("cash_charged", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "status IN ('open', 'closed', 'exhausted')", name=op.f("ck_usage_sessions_status")
+        ),
+        sa.CheckConstraint(
+            "used >= 0 AND cash_charged >= 0", name=op.f("ck_usage_sessions_totals_not_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_usage_sessions_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_usage_sessions_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_usage_sessions_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_sessions")),
+    )
+    with op.batch_alter_table("usage_sessions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_usage_sessions_open", ["status", "last_heartbeat_at"], unique=False
+        )
 
     op.create_table(
         "charges",
@@ -754,6 +1130,77 @@ def upgrade() -> None:
     with op.batch_alter_table("lot_draws", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_lot_draws_journal_id"), ["journal_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_lot_draws_lot_id"), ["lot_id"], unique=False)
+
+    op.create_table(
+        "purchase_revenue",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("purchase_id", sa.Uuid(), nullable=False),
+        sa.Column("line_id", sa.Uuid(), nullable=False),
+        sa.Column("cp_id", sa.Uuid(), nullable=True),
+        sa.Column("product_id", sa.Uuid(), nullable=True),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount <> 0", name=op.f("ck_purchase_revenue_amount_not_zero")),
+        sa.ForeignKeyConstraint(
+            ["cp_id"],
+            ["content_providers.id"],
+            name=op.f("fk_purchase_revenue_cp_id_content_providers"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["line_id"],
+            ["purchase_lines.id"],
+            name=op.f("fk_purchase_revenue_line_id_purchase_lines"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_purchase_revenue_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["purchase_id"],
+            ["purchases.id"],
+            name=op.f("fk_purchase_revenue_purchase_id_purchases"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_purchase_revenue_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_purchase_revenue")),
+    )
+    with op.batch_alter_table("purchase_revenue", schema=None) as batch_op:
+        batch_op.create_index("ix_purchase_revenue_cp", ["cp_id", "at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_purchase_revenue_purchase_id"), ["purchase_id"], unique=False
+        )
+
+    op.create_table(
+        "usage_draws",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("session_id", sa.Uuid(), nullable=False),
+        sa.Column("entitlement_id", sa.Uuid(), nullable=True),
+        sa.Column("journal_id", sa.Uuid(), nullable=True),
+        sa.Column("units", sa.BigInteger(), nullable=False),
+        sa.Column("cash", sa.BigInteger(), nullable=False),
+        sa.Column("at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(journal_id IS NULL) = (cash = 0)", name=op.f("ck_usage_draws_cash_has_journal")
+        ),
+        sa.CheckConstraint("units > 0 AND cash >= 0", name=op.f("ck_usage_draws_amounts")),
+        sa.ForeignKeyConstraint(
+            ["entitlement_id"],
+            ["entitlements.id"],
+            name=op.f("fk_usage_draws_entitlement_id_entitlements"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_usage_draws_journal_id_journals")
+        ),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["usage_sessions.id"],
+            name=op.f("fk_usage_draws_session_id_usage_sessions"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_draws")),
+    )
+    with op.batch_alter_table("usage_draws", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_usage_draws_session_id"), ["session_id"], unique=False)
 
     op.create_table(
         "charge_credits",
@@ -895,6 +1342,15 @@ def downgrade() -> None:
 
     op.drop_table("charge_events")
     op.drop_table("charge_credits")
+    with op.batch_alter_table("usage_draws", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_usage_draws_session_id"))
+
+    op.drop_table("usage_draws")
+    with op.batch_alter_table("purchase_revenue", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_purchase_revenue_purchase_id"))
+        batch_op.drop_index("ix_purchase_revenue_cp")
+
+    op.drop_table("purchase_revenue")
     with op.batch_alter_table("lot_draws", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_lot_draws_lot_id"))
         batch_op.drop_index(batch_op.f("ix_lot_draws_journal_id"))
@@ -910,11 +1366,25 @@ def downgrade() -> None:
         )
 
     op.drop_table("charges")
+    with op.batch_alter_table("usage_sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_usage_sessions_open")
+
+    op.drop_table("usage_sessions")
+    with op.batch_alter_table("purchase_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_purchase_lines_purchase_id"))
+        batch_op.drop_index("ix_purchase_lines_product")
+
+    op.drop_table("purchase_lines")
+    with op.batch_alter_table("product_categories", schema=None) as batch_op:
+        batch_op.drop_index("ix_product_categories_category")
+
+    op.drop_table("product_categories")
     with op.batch_alter_table("postings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_postings_journal_id"))
         batch_op.drop_index(batch_op.f("ix_postings_account_id"))
 
     op.drop_table("postings")
+    op.drop_table("package_components")
     with op.batch_alter_table("lots", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_lots_open",
@@ -933,7 +1403,18 @@ def downgrade() -> None:
         batch_op.drop_index("ix_grant_approvals_service")
 
     op.drop_table("grant_approvals")
+    with op.batch_alter_table("entitlements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_entitlements_purchase_line_id"))
+        batch_op.drop_index("ix_entitlements_member")
+
+    op.drop_table("entitlements")
     op.drop_table("wallets")
+    with op.batch_alter_table("purchases", schema=None) as batch_op:
+        batch_op.drop_index("ix_purchases_recipient")
+        batch_op.drop_index("ix_purchases_member")
+
+    op.drop_table("purchases")
+    op.drop_table("products")
     op.drop_table("pg_routes")
     with op.batch_alter_table("pg_health_calls", schema=None) as batch_op:
         batch_op.drop_index("ix_pg_health_calls_contract_at")
@@ -970,13 +1451,19 @@ def downgrade() -> None:
         )
 
     op.drop_table("accounts")
+    op.drop_table("time_rates")
     op.drop_table("pg_contracts")
     op.drop_table("members")
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_idempotency_keys_created_at")
 
     op.drop_table("idempotency_keys")
+    op.drop_table("content_providers")
     op.drop_table("charge_limits")
+    with op.batch_alter_table("categories", schema=None) as batch_op:
+        batch_op.drop_index("ix_categories_siblings")
+
+    op.drop_table("categories")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_service_id"))
 

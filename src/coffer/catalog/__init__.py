@@ -1,0 +1,1 @@
+"""The catalog: menus (service navigation), content providers, products and packages."""

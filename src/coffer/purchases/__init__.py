@@ -1,0 +1,1 @@
+"""Purchases of catalog products with cash, and their use-cancellation."""
