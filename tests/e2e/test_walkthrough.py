@@ -102,6 +102,22 @@ def charge_by_card(base: str, api_key: str, banner: str) -> None:
     assert balance["paid"] == 60_000
 
 
+def buy_from_the_demo_shop(base: str, api_key: str) -> None:
+    """The demo catalog is seeded: alice buys the starter pack and owns its items."""
+    api = httpx.Client(base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {api_key}"})
+    menu = api.get("/catalog/menu")
+    assert menu.status_code == 200, menu.text
+    assert "starter-pack" in menu.text
+    bought = api.post(
+        "/purchases",
+        json={"member": "alice", "lines": [{"product": "sku:starter-pack", "quantity": 1}]},
+        headers={"Idempotency-Key": "e2e-purchase-1"},
+    )
+    assert bought.status_code == 201, bought.text
+    owned = api.get("/members/alice/entitlements").json()
+    assert owned["time_minutes"] == 300, owned
+
+
 def test_readme_walkthrough(server: tuple[str, str], env: dict[str, str]) -> None:
     base, banner = server
     demo = json.loads((Path(env["COFFER_DATA_DIR"]) / "demo-service.json").read_text())
@@ -118,6 +134,7 @@ def test_readme_walkthrough(server: tuple[str, str], env: dict[str, str]) -> Non
     ).json()
     assert (alice["paid"], alice["bonus"]) == (50_000, 3_500)
     charge_by_card(base, demo["api_key"], banner)
+    buy_from_the_demo_shop(base, demo["api_key"])
 
     created = coffer(env, "service", "create", "--name", "My Game", "--currency", "KRW")
     assert created.returncode == 0, created.stderr

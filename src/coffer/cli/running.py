@@ -15,6 +15,7 @@ from coffer.cli.cash import member_link
 from coffer.cli.context import runtime
 from coffer.cli.demo import ensure_demo
 from coffer.cli.demo_admins import ensure_demo_admins
+from coffer.cli.demo_catalog import ensure_demo_catalog
 from coffer.cli.demo_pg import connect_demo_service, start_sandbox_pg
 from coffer.jobs.handlers import default_handlers
 from coffer.jobs.worker import Worker
@@ -61,6 +62,7 @@ def up(
     rt.settings = rt.settings.with_local_secret_key()
     upgrade(rt.db.engine)
     demo = ensure_demo(rt)
+    ensure_demo_catalog(rt, UUID(demo["service_id"]))
     host = host or rt.settings.host
     port = port or rt.settings.port
     base = f"http://{host}:{port}"
