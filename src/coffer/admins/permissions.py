@@ -27,6 +27,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "charges.view": frozenset({"operator", "cs", "accountant", "viewer"}),
     "charges.refund": frozenset({"operator", "cs"}),
     "audit.view": frozenset({"operator", "accountant"}),
+    "catalog.view": frozenset({"operator", "marketer", "accountant", "viewer", "cs"}),
+    "catalog.manage": frozenset({"operator", "marketer"}),
+    "purchases.cancel": frozenset({"operator", "cs"}),
     "admins.manage": frozenset(),
     # Every signed-in admin may end their own session (the sign-out button).
     "session.end": frozenset(ROLES),

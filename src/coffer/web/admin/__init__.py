@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from coffer.web.admin import audit_log, auth_routes, charges, desk, pg
+from coffer.web.admin import audit_log, auth_routes, catalog, charges, desk, pg
 from coffer.web.admin.auth import install_refusals
+from coffer.web.admin.desk import purchase_actions
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 router.include_router(auth_routes.router)
 router.include_router(audit_log.router)
 router.include_router(desk.router)
+router.include_router(purchase_actions.router)
 router.include_router(pg.router)
 router.include_router(charges.router)
+router.include_router(catalog.router)
 
 
 def install(app: FastAPI) -> None:

@@ -38,4 +38,7 @@ PERMISSION_LABELS: dict[str, str] = {
     "pg.manage": N_("manage PG contracts, routing and limits"),
     "charges.view": N_("view charges"),
     "charges.refund": N_("refund charges"),
+    "catalog.view": N_("view the catalog"),
+    "catalog.manage": N_("edit the catalog"),
+    "purchases.cancel": N_("cancel purchases"),
 }

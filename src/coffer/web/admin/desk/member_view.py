@@ -7,7 +7,7 @@ dates) and ``before`` (the ledger's cursor: the id of the last row of the previo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -15,12 +15,19 @@ from sqlalchemy.engine import Connection
 
 from coffer.approvals import service as approvals
 from coffer.approvals.model import GrantApproval
+from coffer.catalog.model import Product
+from coffer.catalog.shop_queries import products_by_ids
+from coffer.entitlements import grants
+from coffer.entitlements.model import MemberEntitlements
+from coffer.kernel.ids import uuid7
 from coffer.ledger import queries, reports
 from coffer.ledger.model import Balance
 from coffer.ledger.queries import HistoryPage, LotRecord
 from coffer.ledger.store import HoldRow
 from coffer.payments.charge_search import ChargeFilter, search_charges
 from coffer.payments.charges import Charge
+from coffer.purchases import service as purchases
+from coffer.purchases.model import TIME_CANCEL_WINDOW_SECONDS, Purchase, PurchaseLine
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Member, Service
 from coffer.web.admin.charge_labels import CHARGE_STATUS_LABELS, STATUS_TONES
@@ -31,6 +38,8 @@ from coffer.web.admin.pg.labels import METHOD_LABELS
 HISTORY_PAGE = 20
 #: How many of the member's latest charges the member page shows.
 RECENT_CHARGES = 5
+#: How many of the member's latest purchases (made or received) the member page shows.
+RECENT_PURCHASES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +123,80 @@ class RecentCharge:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class LineRow:
+    """A purchase line as the member page shows it; ``cancel_until`` is when its cancellation
+    window closes (None: never cancellable)."""
+
+    line: PurchaseLine
+    product: Product | None
+    cancel_until: datetime | None
+
+    def cancellable(self, now: datetime) -> bool:
+        """Worth offering "cancel": active and inside its window (the use check comes later)."""
+        return (
+            self.line.status == "active"
+            and self.cancel_until is not None
+            and now < self.cancel_until
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseRow:
+    purchase: Purchase
+    lines: list[LineRow]
+    #: A fresh key per rendered cancel form: a double click cancels once.
+    form_key: str
+
+    def cancellable(self, now: datetime) -> bool:
+        return any(row.cancellable(now) for row in self.lines)
+
+
+def _purchase_row(purchase: Purchase, products: dict[UUID, Product]) -> PurchaseRow:
+    rows = []
+    for line in purchase.lines:
+        product = products.get(line.product_id) if line.product_id else None
+        window = (
+            TIME_CANCEL_WINDOW_SECONDS
+            if line.product_id is None
+            else (product.cancel_window_seconds if product else 0)
+        )
+        until = purchase.created_at + timedelta(seconds=window) if window > 0 else None
+        rows.append(LineRow(line, product, until))
+    return PurchaseRow(purchase, rows, uuid7().hex)
+
+
+@dataclass
+class Owned:
+    """What the member owns (items, passes, quantities, time) and the products named in it."""
+
+    entitlements: MemberEntitlements
+    products: dict[UUID, Product]
+    purchases: list[PurchaseRow]
+    more_purchases: bool
+
+    def name(self, product_id: UUID | None, locale: str) -> str:
+        product = self.products.get(product_id) if product_id else None
+        if product is None:
+            return ""
+        return product.name_ko if locale == "ko" else product.name_en
+
+
+def load_owned(conn: Connection, service: Service, member: Member, now: datetime) -> Owned:
+    """The member's entitlements and latest purchases (made or received as a gift)."""
+    owned = grants.member_entitlements(conn, member.id, now)
+    found = purchases.member_purchases(
+        conn, service.id, member.id, before=None, limit=RECENT_PURCHASES + 1
+    )
+    shown = found[:RECENT_PURCHASES]
+    ids = [e.product_id for e in (*owned.items, *owned.passes)]
+    ids += [q.product_id for q in owned.quantities]
+    ids += [line.product_id for p in shown for line in p.lines]
+    products = products_by_ids(conn, service.id, ids)
+    rows = [_purchase_row(p, products) for p in shown]
+    return Owned(owned, products, rows, len(found) > RECENT_PURCHASES)
+
+
 @dataclass
 class MemberView:
     service: Service
@@ -126,6 +209,8 @@ class MemberView:
     #: The member's latest charges, newest first; ``more_charges`` when there are older ones.
     charges: list[RecentCharge]
     more_charges: bool
+    #: Entitlements and purchases (None when the page is shown without them).
+    owned: Owned | None = None
 
 
 def load_member(
@@ -153,4 +238,5 @@ def load_member(
         pending=pending,
         charges=[RecentCharge.of(charge) for charge in recent.charges],
         more_charges=recent.next_cursor is not None,
+        owned=load_owned(conn, service, member, now),
     )
