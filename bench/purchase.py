@@ -30,8 +30,8 @@ from coffer.db.transaction import Database
 from coffer.kernel.clock import SystemClock
 from coffer.ledger import service as ledger
 from coffer.migrations import upgrade
-from coffer.purchases import service as purchases
-from coffer.purchases.service import Buyer
+from coffer.purchases import buying
+from coffer.purchases.records import Buyer
 from coffer.tenancy.model import Service
 
 SETUP_BATCH = 500
@@ -122,7 +122,7 @@ def _purchase_rate(
     def buy_one() -> None:
         buyer = pick()
         db.write(
-            lambda c: purchases.purchase(
+            lambda c: buying.purchase(
                 c, service, buyer, [(item.id, 1)], gift_to=None, actor="bench", now=clock.now(),
             )
         )  # fmt: skip

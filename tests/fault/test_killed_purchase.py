@@ -27,7 +27,7 @@ from coffer.entitlements.tables import entitlements
 from coffer.kernel.clock import ManualClock
 from coffer.kernel.crash import ENV
 from coffer.ledger.tables import journals
-from coffer.purchases.service import CRASH_AFTER_DEBIT
+from coffer.purchases.buying import CRASH_AFTER_DEBIT
 from coffer.purchases.tables import purchase_lines, purchase_revenue, purchases
 from tests.integration.test_purchases import Shop
 from tests.ledger_helpers import assert_invariants
@@ -79,7 +79,7 @@ def main() -> None:
     from coffer import app
     from coffer.db.engine import make_engine
     from coffer.kernel.clock import SystemClock
-    from coffer.purchases import service as purchase_service
+    from coffer.purchases import buying
     from coffer.tenancy import service as tenancy
 
     url, service_id, member_id, product_id = sys.argv[1:5]
@@ -88,7 +88,7 @@ def main() -> None:
     def buy(conn: Connection) -> None:
         service = tenancy.get_service(conn, UUID(service_id))
         buyer = app.member_wallet_by_id(conn, service, UUID(member_id), spending=True)
-        purchase_service.purchase(
+        buying.purchase(
             conn, service, buyer, [(UUID(product_id), 1)], gift_to=None, actor="victim",
             now=SystemClock().now(),
         )  # fmt: skip

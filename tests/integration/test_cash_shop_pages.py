@@ -30,7 +30,7 @@ from coffer.kernel.clock import ManualClock
 from coffer.ledger import queries
 from coffer.ledger import service as ledger
 from coffer.ledger.tables import journals
-from coffer.purchases import service as purchases
+from coffer.purchases import records
 from coffer.purchases.model import Purchase
 from coffer.purchases.tables import purchase_lines
 from coffer.purchases.tables import purchases as purchases_table
@@ -136,9 +136,7 @@ class Scene:
     def purchases_of(self, external_id: str) -> list[Purchase]:
         def read(conn: Connection) -> list[Purchase]:
             member = tenancy.get_member(conn, self.service.id, external_id)
-            return purchases.member_purchases(
-                conn, self.service.id, member.id, before=None, limit=50
-            )
+            return records.member_purchases(conn, self.service.id, member.id, before=None, limit=50)
 
         return self.db.read(read)
 

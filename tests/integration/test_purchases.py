@@ -33,7 +33,7 @@ from coffer.kernel.errors import CofferError
 from coffer.ledger import queries
 from coffer.ledger import service as ledger
 from coffer.ledger.tables import journals
-from coffer.purchases import service as purchases
+from coffer.purchases import buying, cancelling, records
 from coffer.purchases.model import Purchase, split_largest_remainder
 from coffer.purchases.tables import purchase_lines, purchase_revenue
 from coffer.purchases.tables import purchases as purchases_table
@@ -123,7 +123,7 @@ class Shop:
         gift_to: Account | None = None,
     ) -> Purchase:
         return self.db.write(
-            lambda c: purchases.purchase(
+            lambda c: buying.purchase(
                 c, self.service, (account.member, account.wallet), list(lines),
                 gift_to=gift_to.member if gift_to else None, actor="test", now=self.clock.now(),
             )
@@ -142,7 +142,7 @@ class Shop:
         self, purchase: Purchase, lines: Sequence[UUID] | None = None, *, buyer: Account
     ) -> Purchase:
         return self.db.write(
-            lambda c: purchases.cancel(
+            lambda c: cancelling.cancel(
                 c, self.service, purchase.id, lines, buyer=(buyer.member, buyer.wallet),
                 actor="test", reason="changed my mind", now=self.clock.now(),
             )
@@ -288,7 +288,7 @@ def test_every_kind_end_to_end(shop: Shop) -> None:
     assert [(e.kind, e.granted) for e in by_line[4]] == [("time", 120)]
     assert [(e.kind, e.granted) for e in by_line[5]] == [("item", 2)]
 
-    stored = shop.db.read(lambda c: purchases.get_purchase(c, shop.service.id, made.id))
+    stored = shop.db.read(lambda c: records.get_purchase(c, shop.service.id, made.id))
     assert stored == made
     assert sum(r.amount for r in stored.revenue) == made.total
     [event] = shop.events("purchase.completed")
@@ -554,7 +554,7 @@ def test_minutes_by_the_rate_card(shop: Shop) -> None:
 
     def buy(amount: object) -> Purchase:
         return shop.db.write(
-            lambda c: purchases.buy_minutes(
+            lambda c: buying.buy_minutes(
                 c, shop.service, (alice.member, alice.wallet), amount, actor="test",
                 now=shop.clock.now(),
             )
@@ -645,7 +645,7 @@ def test_member_purchases_lists_bought_and_received_newest_first(shop: Shop) -> 
         return [
             p.id
             for p in shop.db.read(
-                lambda c: purchases.member_purchases(
+                lambda c: records.member_purchases(
                     c, shop.service.id, member.member.id, before=before, limit=10
                 )
             )

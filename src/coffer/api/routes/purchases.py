@@ -31,7 +31,7 @@ from coffer.api.responses import BalanceOut
 from coffer.entitlements import grants
 from coffer.kernel.errors import NotFound
 from coffer.ledger import queries
-from coffer.purchases import service as purchases
+from coffer.purchases import buying, cancelling, records
 from coffer.purchases.model import Purchase
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Member, Service
@@ -81,7 +81,7 @@ def create_purchase(body: PurchaseCreate, call: IdempotentDep) -> JSONResponse:
     def work(conn: Connection) -> PurchaseResult:
         buyer = app.member_wallet(conn, service, body.member, spending=True)
         gift_to = _recipient(conn, service, body.gift_to)
-        made = purchases.purchase(
+        made = buying.purchase(
             conn, service, buyer, [(line.product, line.quantity) for line in body.lines],
             gift_to=gift_to, actor=call.caller.actor, now=call.now,
         )  # fmt: skip
@@ -105,7 +105,7 @@ def get_purchase(purchase_id: str, caller: CallerDep, runtime: RuntimeDep) -> Pu
     pid = _purchase_id(purchase_id)
 
     def read(conn: Connection) -> PurchaseOut:
-        return _out(conn, caller.service, purchases.get_purchase(conn, caller.service.id, pid))
+        return _out(conn, caller.service, records.get_purchase(conn, caller.service.id, pid))
 
     return runtime.db.read(read)
 
@@ -123,7 +123,7 @@ def member_purchases(
 
     def read(conn: Connection) -> PurchaseList:
         member = tenancy.get_member(conn, caller.service.id, key)
-        rows = purchases.member_purchases(
+        rows = records.member_purchases(
             conn, caller.service.id, member.id, before=cursor, limit=limit + 1
         )
         page = rows[:limit]
@@ -147,9 +147,9 @@ def cancel_purchase(purchase_id: str, body: CancelCreate, call: IdempotentDep) -
     service = call.caller.service
 
     def work(conn: Connection) -> PurchaseResult:
-        member_id = purchases.purchase_member_id(conn, service.id, pid)
+        member_id = records.purchase_member_id(conn, service.id, pid)
         buyer = app.member_wallet_by_id(conn, service, member_id, spending=False)
-        cancelled = purchases.cancel(
+        cancelled = cancelling.cancel(
             conn, service, pid, body.lines, buyer=buyer, actor=call.caller.actor,
             reason=body.reason, now=call.now,
         )  # fmt: skip
@@ -170,7 +170,7 @@ def buy_time(external_id: str, body: TimeCreate, call: IdempotentDep) -> JSONRes
 
     def work(conn: Connection) -> PurchaseResult:
         buyer = app.member_wallet(conn, service, key, spending=True)
-        made = purchases.buy_minutes(
+        made = buying.buy_minutes(
             conn, service, buyer, body.amount, actor=call.caller.actor, now=call.now
         )
         return _result(conn, service, made, buyer[0])

@@ -4,7 +4,7 @@ transaction and scoped to the signed-in member and the service.
 - the menu is the catalog's tree with hidden categories (and their subtrees) left out; a
   category page lists its subcategories and the products on sale in it, in the menu's order;
 - a product page shows a product on sale now (anything else is "not found");
-- a purchase goes through :func:`coffer.purchases.service.purchase` at list price, once per
+- a purchase goes through :func:`coffer.purchases.buying.purchase` at list price, once per
   confirmation form: the form's key is claimed in the idempotency table in the purchase's own
   transaction, so a second submission finds the first purchase instead of buying again;
 - a purchase page shows only a purchase the member made or received.
@@ -31,7 +31,7 @@ from coffer.entitlements.model import Entitlement, MemberEntitlements
 from coffer.kernel.errors import Conflict, InvalidInput, NotFound
 from coffer.ledger import queries
 from coffer.ledger.model import Balance
-from coffer.purchases import service as purchases
+from coffer.purchases import buying, records
 from coffer.purchases.model import NOT_PURCHASABLE, Purchase, PurchaseLine
 from coffer.tenancy.cash_sessions import CashSession
 
@@ -187,7 +187,7 @@ def buy(
             {"total": product.price * quantity},
         )
     buyer = app.member_wallet(conn, service, member.external_id, spending=True)
-    made = purchases.purchase(
+    made = buying.purchase(
         conn, service, buyer, [(product.id, quantity)], gift_to=None,
         actor=f"member:{member.external_id}", now=now,
     )  # fmt: skip
@@ -221,7 +221,7 @@ def my_purchase(
     """One of the member's purchases (made or received); anyone else's is not found."""
     member = session.member
     try:
-        found = purchases.get_purchase(conn, session.service.id, purchase_id, with_draws=False)
+        found = records.get_purchase(conn, session.service.id, purchase_id, with_draws=False)
     except NotFound:
         raise _not_found() from None
     if member.id not in (found.member_id, found.recipient_id):
@@ -248,7 +248,7 @@ def my_items(conn: Connection, session: CashSession, now: datetime) -> ItemsView
     """What the member owns now, and their latest purchases."""
     member = session.member
     owned = grants.member_entitlements(conn, member.id, now)
-    recent = purchases.member_purchases(
+    recent = records.member_purchases(
         conn, session.service.id, member.id, before=None, limit=RECENT_PURCHASES
     )
     ids = [e.product_id for e in (*owned.items, *owned.passes)]

@@ -26,7 +26,7 @@ from coffer.ledger.queries import HistoryPage, LotRecord
 from coffer.ledger.store import HoldRow
 from coffer.payments.charge_search import ChargeFilter, search_charges
 from coffer.payments.charges import Charge
-from coffer.purchases import service as purchases
+from coffer.purchases import records
 from coffer.purchases.model import TIME_CANCEL_WINDOW_SECONDS, Purchase, PurchaseLine
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Member, Service
@@ -185,7 +185,7 @@ class Owned:
 def load_owned(conn: Connection, service: Service, member: Member, now: datetime) -> Owned:
     """The member's entitlements and latest purchases (made or received as a gift)."""
     owned = grants.member_entitlements(conn, member.id, now)
-    found = purchases.member_purchases(
+    found = records.member_purchases(
         conn, service.id, member.id, before=None, limit=RECENT_PURCHASES + 1
     )
     shown = found[:RECENT_PURCHASES]

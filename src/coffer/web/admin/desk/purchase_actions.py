@@ -2,7 +2,7 @@
 
 ``POST /admin/members/{service}/{external_id}/purchases/{purchase_id}/cancel`` (permission
 ``purchases.cancel``: operator, cs) with a reason, the form's ``form_key`` and, to cancel one line,
-``line_id``. It calls :func:`coffer.purchases.service.cancel` (cash back to the exact lots it
+``line_id``. It calls :func:`coffer.purchases.cancelling.cancel` (cash back to the exact lots it
 came from, entitlements revoked, CP revenue reversed) and writes an audit row
 ``purchases.cancel`` in the same transaction. A refusal (window closed, in use, already
 cancelled, member closed) shows the member page again with the reason and changes nothing. A
@@ -23,7 +23,7 @@ from starlette.responses import Response
 from coffer import app
 from coffer.audit import service as audit
 from coffer.kernel.errors import CofferError, NotFound
-from coffer.purchases import service as purchases
+from coffer.purchases import cancelling, records
 from coffer.purchases.model import Purchase
 from coffer.tenancy import service as tenancy
 from coffer.web.admin.auth import AdminContext, require
@@ -94,7 +94,7 @@ async def cancel_purchase(
         service = service_or_404(conn, service_id)
         member = tenancy.get_member(conn, service.id, member_key(external_id))
         pid = _purchase_id(purchase_id)
-        found = purchases.get_purchase(conn, service.id, pid, with_draws=False)
+        found = records.get_purchase(conn, service.id, pid, with_draws=False)
         if member.id not in (found.member_id, found.recipient_id):
             raise NotFound("purchase_not_found", "No such purchase for this member.")
         raw_line = text(values, "line_id").strip()
@@ -104,7 +104,7 @@ async def cancel_purchase(
         if key is None:
             return _("This form was already submitted; nothing was done again.")
         buyer = app.member_wallet_by_id(conn, service, found.member_id, spending=False)
-        after = purchases.cancel(
+        after = cancelling.cancel(
             conn, service, pid, line_ids, buyer=buyer, actor=who.journal_actor, reason=reason,
             now=now,
         )  # fmt: skip

@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
 
 from coffer.catalog import products as catalog
 from coffer.catalog import time_rates
@@ -34,10 +34,8 @@ from coffer.kernel.ids import uuid7
 from coffer.kernel.money import parse_amount
 from coffer.ledger import queries as ledger_queries
 from coffer.ledger import service as ledger
-from coffer.ledger import store as ledger_store
 from coffer.ledger.model import WalletRef
 from coffer.purchases.model import (
-    TIME_CANCEL_WINDOW_SECONDS,
     LineDraw,
     Pricer,
     PricingRequest,
@@ -46,27 +44,21 @@ from coffer.purchases.model import (
     PurchaseLine,
     Revenue,
     RevenueShare,
-    cancellation_refusal,
-    cancelled_event,
     check_limit,
     check_line_count,
     check_quantity,
     check_quote,
     completed_event,
-    in_use_refusal,
     limit_window_start,
     line_revenue,
     list_price,
     minutes_for,
     parse_product_ref,
     purchasable_refusal,
-    status_after_cancel,
 )
-from coffer.purchases.tables import purchase_lines, purchase_revenue, purchases
+from coffer.purchases.records import Buyer, insert_revenue, lock_members
+from coffer.purchases.tables import purchase_lines, purchases
 from coffer.tenancy.model import Member, Service
-
-#: The buyer as the application resolved it: the member and its wallet.
-Buyer = tuple[Member, WalletRef]
 
 #: Named crash point between a line's cash debit and its grant (tests/fault).
 CRASH_AFTER_DEBIT = "purchase.after_debit"
@@ -74,7 +66,6 @@ CRASH_AFTER_DEBIT = "purchase.after_debit"
 # Built once: these run on every purchase.
 _insert_purchase = insert(purchases)
 _insert_lines = insert(purchase_lines)
-_insert_revenue = insert(purchase_revenue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +123,7 @@ def purchase(
     if limited or len(bought) > 1 or recipient.id != member.id:
         # Before the checks that read the member's state; a plain one-line purchase for
         # oneself needs no lock of its own: the spend takes it before it reads anything.
-        _lock(conn, member.id, recipient.id)
+        lock_members(conn, member.id, recipient.id)
     _check_limits(conn, member.id, bought, now)
     request = PricingRequest(service.id, member.id, member.grade, tuple(bought), now)
     quote = pricer(request)
@@ -160,13 +151,6 @@ def purchase(
     return _record(
         conn, service, member, recipient, purchase_id, quote.total, quote.as_json(), paid, now
     )
-
-
-def _lock(conn: Connection, *member_ids: UUID) -> None:
-    """Take the wallet locks of buyer and recipient in one fixed order (no deadlock between
-    two members gifting each other); the ledger and entitlements re-take them for free."""
-    for member_id in sorted(set(member_ids)):
-        ledger_store.lock_wallet(conn, member_id)
 
 
 def _recipient(service: Service, buyer: Member, gift_to: Member | None) -> Member:
@@ -314,8 +298,7 @@ def _record(
         for p in paid
         for share in p.revenue
     ]
-    if revenue:
-        conn.execute(_insert_revenue, [_revenue_row(service.id, purchase_id, r) for r in revenue])
+    insert_revenue(conn, service.id, purchase_id, revenue)
     lines = [(p.line, p.sku) for p in paid]
     data = completed_event(buyer, recipient, purchase_id, total, service.currency, lines)
     emit_event(conn, service.id, "purchase.completed", data, now=now)
@@ -333,14 +316,6 @@ def _line_row(line: PurchaseLine) -> dict[str, object]:
         "unit_price": line.unit_price, "amount": line.amount, "status": line.status,
         "journal_id": line.journal_id, "reversal_journal_id": None, "cancelled_at": None,
         "entitlement_ids": [str(e) for e in line.entitlement_ids],
-    }  # fmt: skip
-
-
-def _revenue_row(service_id: UUID, purchase_id: UUID, revenue: Revenue) -> dict[str, object]:
-    return {
-        "id": uuid7(), "service_id": service_id, "purchase_id": purchase_id,
-        "line_id": revenue.line_id, "cp_id": revenue.cp_id, "product_id": revenue.product_id,
-        "amount": revenue.amount, "at": revenue.at,
     }  # fmt: skip
 
 
@@ -383,194 +358,3 @@ def buy_minutes(
     quote = {"pricer": "time_rate", "cash_per_minute": rate, "minutes": minutes, "total": cash}
     paid = [_Paid(line, [RevenueShare(None, None, cash)], None)]
     return _record(conn, service, member, member, purchase_id, cash, quote, paid, now)
-
-
-# --- use-cancellation -----------------------------------------------------------------------
-
-
-def cancel(
-    conn: Connection,
-    service: Service,
-    purchase_id: UUID,
-    line_ids: Sequence[UUID] | None,
-    *,
-    buyer: Buyer,
-    actor: str,
-    reason: str,
-    now: datetime,
-) -> Purchase:
-    """Cancel some lines (default: every active line) of a purchase, whole lines only.
-
-    Each line must be active (``line_already_cancelled``), within its product's cancellation
-    window (``cancel_window_closed``) and unused (``purchase_line_in_use``): there is no
-    pro-rata. Any refusal refuses the whole request. Each line's spend is reversed onto the exact
-    lots it drew, its entitlements are revoked and its revenue rows are negated.
-    """
-    member, wallet = buyer
-    found = get_purchase(conn, service.id, purchase_id, with_draws=False)
-    if found.member_id != member.id:
-        raise InvalidInput("buyer_mismatch", "The buyer given is not this purchase's buyer.")
-    _lock(conn, member.id, found.recipient_id)
-    found = get_purchase(conn, service.id, purchase_id, with_draws=False)  # as of the lock
-    chosen = _chosen_lines(found, line_ids)
-    windows = {line.id: _cancel_window(conn, service, line) for line in chosen}
-    for line in chosen:
-        refusal = cancellation_refusal(line, found.created_at, windows[line.id], now)
-        if refusal is not None:
-            raise refusal
-        if grants.line_in_use(conn, line.id, now):
-            raise in_use_refusal(line)
-
-    reversals: dict[UUID, UUID | None] = {}
-    for line in chosen:
-        reversal = None
-        if line.journal_id is not None:
-            reversal = ledger.reverse_spend(
-                conn, wallet, line.journal_id, actor=actor, now=now, reason=reason,
-                external_id=member.external_id,
-            ).journal_id  # fmt: skip
-        grants.revoke_line(conn, line.id, now)
-        reversals[line.id] = reversal
-        conn.execute(
-            update(purchase_lines)
-            .where(purchase_lines.c.id == line.id, purchase_lines.c.status == "active")
-            .values(status="cancelled", cancelled_at=now, reversal_journal_id=reversal)
-        )
-    negated = [
-        Revenue(r.line_id, r.product_id, r.cp_id, -r.amount, now)
-        for r in found.revenue
-        if r.line_id in reversals and r.amount > 0
-    ]
-    if negated:
-        conn.execute(_insert_revenue, [_revenue_row(service.id, found.id, r) for r in negated])
-    statuses = [("cancelled" if ln.id in reversals else ln.status) for ln in found.lines]
-    status = status_after_cancel(statuses)
-    conn.execute(
-        update(purchases).where(purchases.c.id == found.id).values(status=status, updated_at=now)
-    )
-    data = cancelled_event(found, member, chosen, reversals, status, reason, service.currency)
-    emit_event(conn, service.id, "purchase.cancelled", data, now=now)
-    return get_purchase(conn, service.id, found.id)
-
-
-def _chosen_lines(found: Purchase, line_ids: Sequence[UUID] | None) -> list[PurchaseLine]:
-    if line_ids is None:
-        chosen = [line for line in found.lines if line.status == "active"]
-        if not chosen:
-            raise Conflict(
-                "line_already_cancelled", "Every line of this purchase is already cancelled."
-            )
-        return chosen
-    by_id = {line.id: line for line in found.lines}
-    missing = [str(i) for i in line_ids if i not in by_id]
-    if missing or not line_ids:
-        raise NotFound(
-            "purchase_line_not_found",
-            "No such line in this purchase.",
-            {"lines": missing},
-        )
-    return [by_id[i] for i in dict.fromkeys(line_ids)]
-
-
-def _cancel_window(conn: Connection, service: Service, line: PurchaseLine) -> int:
-    if line.product_id is None:
-        return TIME_CANCEL_WINDOW_SECONDS
-    return catalog.get_product(conn, service.id, line.product_id).cancel_window_seconds
-
-
-# --- reads ----------------------------------------------------------------------------------
-
-
-def purchase_member_id(conn: Connection, service_id: UUID, purchase_id: UUID) -> UUID:
-    """The buyer of a purchase (``purchase_not_found`` in another service)."""
-    member_id: UUID | None = conn.execute(
-        select(purchases.c.member_id).where(
-            purchases.c.id == purchase_id, purchases.c.service_id == service_id
-        )
-    ).scalar_one_or_none()
-    if member_id is None:
-        raise NotFound("purchase_not_found", "No such purchase in this service.")
-    return member_id
-
-
-def get_purchase(
-    conn: Connection, service_id: UUID, purchase_id: UUID, *, with_draws: bool = True
-) -> Purchase:
-    row = (
-        conn.execute(
-            select(purchases).where(
-                purchases.c.id == purchase_id, purchases.c.service_id == service_id
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound("purchase_not_found", "No such purchase in this service.")
-    return _load(conn, [row], with_draws=with_draws)[0]
-
-
-def member_purchases(
-    conn: Connection, service_id: UUID, member_id: UUID, *, before: UUID | None, limit: int
-) -> list[Purchase]:
-    """Purchases the member made or received as a gift, newest first, ``limit`` of them."""
-    query = (
-        select(purchases)
-        .where(
-            purchases.c.service_id == service_id,
-            or_(purchases.c.member_id == member_id, purchases.c.recipient_id == member_id),
-        )
-        .order_by(purchases.c.id.desc())
-        .limit(limit)
-    )
-    if before is not None:
-        query = query.where(purchases.c.id < before)
-    return _load(conn, list(conn.execute(query).mappings()), with_draws=True)
-
-
-def _load(conn: Connection, rows: list[RowMapping], *, with_draws: bool) -> list[Purchase]:
-    ids = [row["id"] for row in rows]
-    if not ids:
-        return []
-    lines: dict[UUID, list[PurchaseLine]] = defaultdict(list)
-    for ln in conn.execute(
-        select(purchase_lines)
-        .where(purchase_lines.c.purchase_id.in_(ids))
-        .order_by(purchase_lines.c.id)
-    ).mappings():
-        lines[ln["purchase_id"]].append(_line(conn, ln, with_draws))
-    revenue: dict[UUID, list[Revenue]] = defaultdict(list)
-    for rv in conn.execute(
-        select(purchase_revenue)
-        .where(purchase_revenue.c.purchase_id.in_(ids))
-        .order_by(purchase_revenue.c.id)
-    ).mappings():
-        revenue[rv["purchase_id"]].append(
-            Revenue(rv["line_id"], rv["product_id"], rv["cp_id"], rv["amount"], rv["at"])
-        )
-    return [_purchase(row, lines[row["id"]], revenue[row["id"]]) for row in rows]
-
-
-def _purchase(row: RowMapping, lines: list[PurchaseLine], revenue: list[Revenue]) -> Purchase:
-    return Purchase(
-        id=row["id"], service_id=row["service_id"], member_id=row["member_id"],
-        recipient_id=row["recipient_id"], total=row["total"], status=row["status"],
-        quote=row["quote"], created_at=row["created_at"], updated_at=row["updated_at"],
-        lines=tuple(lines), revenue=tuple(revenue),
-    )  # fmt: skip
-
-
-def _line(conn: Connection, row: RowMapping, with_draws: bool) -> PurchaseLine:
-    draws: tuple[LineDraw, ...] = ()
-    if with_draws and row["journal_id"] is not None:
-        draws = tuple(
-            LineDraw(d.lot_id, d.kind, d.amount)
-            for d in ledger_store.journal_draws(conn, row["journal_id"])
-        )
-    return PurchaseLine(
-        id=row["id"], purchase_id=row["purchase_id"], kind=row["kind"],
-        product_id=row["product_id"], quantity=row["quantity"], unit_price=row["unit_price"],
-        amount=row["amount"], status=row["status"], journal_id=row["journal_id"],
-        reversal_journal_id=row["reversal_journal_id"], cancelled_at=row["cancelled_at"],
-        entitlement_ids=tuple(UUID(e) for e in row["entitlement_ids"]), draws=draws,
-    )  # fmt: skip
