@@ -33,8 +33,10 @@ lint:
 	$(RUN) mypy
 	$(RUN) lint-imports --no-cache --no-logo
 
+# One pytest worker per core (pytest-xdist): each worker has its own SQLite copies and its own
+# PostgreSQL database (tests/conftest.py names it by process id).
 pytest:
-	$(RUN) pytest
+	$(RUN) pytest -n auto
 
 # Only the browser tests (tests/browser: Playwright driving Debian's chromium), both databases.
 browser: setup

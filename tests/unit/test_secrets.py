@@ -34,7 +34,11 @@ def test_another_key_or_an_altered_token_is_refused() -> None:
         box.open("not a token at all ✗")
 
 
-@pytest.mark.parametrize("key", ["", " , ", "short", "x" * 44, new_key()[:-2]])
+@pytest.mark.parametrize(
+    "key",
+    ["", " , ", "short", "x" * 44, new_key()[:-2]],
+    ids=["empty", "only-commas", "short", "not-base64", "truncated"],
+)
 def test_a_malformed_key_is_refused_when_the_box_is_made(key: str) -> None:
     with pytest.raises(InvalidSecretKey):
         SecretBox(key)
