@@ -11,6 +11,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from coffer.payments.gateways.outcomes import Cancelled
+from coffer.payments.gateways.sandbox import SandboxGateway
 from coffer.payments.states import CREDITED_STATUSES
 from tests.ledger_helpers import assert_invariants
 from tests.payments.world import APPROVE, CARD_DECLINED, World
@@ -166,4 +168,57 @@ def test_timeout_after_approval_leaves_the_charge_unknown_until_the_janitor(
     time.sleep(0.5)
     assert world.balance(member) == 10000
     assert world.charge(started["id"]).status in CREDITED_STATUSES
+    assert_invariants(world.db)
+
+
+def test_a_refund_the_pg_refuses_puts_the_cash_back_into_the_same_lot(world: World) -> None:
+    member = world.member()
+    charge_id = world.pay(member, "card", 10000)["charge_id"]
+    charge = world.charge(charge_id)
+    assert charge.payment_key is not None
+    # Someone cancels 8,000 at the PG directly, so the PG can no longer cancel all 10,000.
+    keys = world.merchant
+    with SandboxGateway(
+        world.sandbox, keys["client_key"], keys["secret_key"], keys["webhook_secret"]
+    ) as outside:
+        assert isinstance(outside.cancel(charge.payment_key, amount=8000, reason="x"), Cancelled)
+    with world.api() as api:
+        asked = api.post(
+            f"/api/v1/charges/{charge_id}/refunds",
+            json={"reason": "asked"},
+            headers={"Idempotency-Key": "refused-1"},
+        )
+    assert asked.status_code == 201, asked.text
+    assert world.balance(member) == 0
+    world.process_refunds(charge_id)
+    (refund,) = world.refunds(charge_id)
+    assert (refund.status, refund.failure_code) == ("refused", "INVALID_CANCEL_AMOUNT")
+    assert refund.reversal_journal_id is not None
+    assert world.balance(member) == 10000
+    after = world.charge(charge_id)
+    assert (after.status, after.refunded) == ("approved", 0)
+    with world.api() as api:
+        assert api.get(f"/api/v1/charges/{charge_id}").json()["refundable"] == 10000
+    # The PG's own cancel is money no refund of ours explains: a person is told.
+    wait_for(lambda: world.charge(charge_id).attention == "cancelled_outside_coffer")
+    assert_invariants(world.db)
+
+
+def test_carrier_billing_after_its_month_becomes_a_bank_refund(world: World) -> None:
+    member = world.member()
+    charge_id = world.pay(member, "mobile", 10000)["charge_id"]
+    with world.clock.shifted(timedelta(days=40)), world.api() as api:
+        asked = api.post(
+            f"/api/v1/charges/{charge_id}/refunds",
+            json={"amount": 6000, "reason": "asked"},
+            headers={"Idempotency-Key": "bank-1"},
+        )
+        assert asked.status_code == 201, asked.text
+        assert (asked.json()["kind"], asked.json()["status"]) == ("bank_refund", "requested")
+        world.process_refunds(charge_id)  # nothing to send to the PG
+    (refund,) = world.refunds(charge_id)
+    assert (refund.kind, refund.status, refund.attempts) == ("bank_refund", "requested", 0)
+    assert world.balance(member) == 4000
+    charge = world.charge(charge_id)
+    assert (charge.status, charge.refunded) == ("partially_cancelled", 6000)
     assert_invariants(world.db)
