@@ -133,7 +133,7 @@ def _approve(
         payment_key=outcome.payment_key, journal_id=granted.journal_id, lot_id=granted.lot_id,
         approved_at=outcome.approved_at, next_check_at=None,
     )  # fmt: skip
-    emit_charge_event(conn, approved, "charge.approved", now)
+    emit_charge_event(conn, approved, "charge.approved", now, external_id=member.external_id)
     return approved
 
 

@@ -307,13 +307,26 @@ def list_charges(
     return [Charge.of(row) for row in rows]
 
 
-def emit_charge_event(conn: Connection, charge: Charge, event_type: str, now: datetime) -> None:
-    """Queue a ``charge.*`` webhook to the service, in the caller's transaction."""
-    member = tenancy.get_member_by_id(conn, charge.service_id, charge.member_id)
+def emit_charge_event(
+    conn: Connection,
+    charge: Charge,
+    event_type: str,
+    now: datetime,
+    *,
+    external_id: str | None = None,
+) -> None:
+    """Queue a ``charge.*`` webhook to the service, in the caller's transaction.
+
+    ``external_id``: the member's, when the caller already has it (else it is read).
+    """
+    if external_id is None:
+        external_id = tenancy.get_member_by_id(
+            conn, charge.service_id, charge.member_id
+        ).external_id
     data = {
         "charge_id": str(charge.id),
         "member_id": str(charge.member_id),
-        "external_id": member.external_id,
+        "external_id": external_id,
         "order_id": charge.order_id,
         "amount": charge.amount,
         "currency": charge.currency,

@@ -16,13 +16,9 @@ POSTs carry the session's CSRF token (form field ``csrf_token``).
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from fastapi import APIRouter
 from sqlalchemy.engine import Connection
-from starlette.datastructures import FormData
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -32,10 +28,11 @@ from coffer.payments import refunds
 from coffer.payments.charge_search import member_charge
 from coffer.payments.refunds import Refund
 from coffer.tenancy.cash_sessions import CashSession
+from coffer.web.admin.desk.common import parse_id
 from coffer.web.admin.desk.forms import FormError, FormState
 from coffer.web.admin.rendering import translator
 from coffer.web.cash import charge_forms, charge_views
-from coffer.web.cash.context import CSRF_FIELD, csrf_ok, current_session, runtime
+from coffer.web.cash.context import current_session, posted_form, runtime
 from coffer.web.cash.pages import member_page, session_ended
 from coffer.web.cash.problems import problem
 
@@ -43,30 +40,6 @@ router = APIRouter()
 
 #: Seconds between polls of a charge the PG has not settled yet.
 CHARGE_POLL_SECONDS = 2
-
-
-def _charge_id(raw: str) -> UUID | None:
-    try:
-        return UUID(raw)
-    except ValueError:
-        return None
-
-
-async def _form(request: Request) -> FormData | None:
-    try:
-        return await request.form()
-    except (HTTPException, MultiPartException, UnicodeDecodeError):
-        return None  # an unreadable body is refused like a missing token
-
-
-async def _posted(request: Request, session: CashSession) -> dict[str, Any] | None:
-    """The posted form when it carries the session's CSRF token; None otherwise."""
-    form = await _form(request)
-    if form is None:
-        return None
-    values = {key: value for key, value in form.items()}
-    token = values.get(CSRF_FIELD)
-    return values if csrf_ok(session, token if isinstance(token, str) else None) else None
 
 
 def _choose(
@@ -142,7 +115,7 @@ async def start_charge(request: Request) -> Response:
     session = current_session(request, touch=True)
     if session is None:
         return problem(request, "no_session", 401)
-    values = await _posted(request, session)
+    values = await posted_form(request, session)
     if values is None:
         return problem(request, "csrf_failed", 403)
     rt = runtime(request)
@@ -175,7 +148,7 @@ def charge_done(request: Request, charge_id: str = "") -> Response:
     session = current_session(request, touch=True)
     if session is None:
         return problem(request, "no_session", 401)
-    cid = _charge_id(charge_id)
+    cid = parse_id(charge_id)
     if cid is None:
         return problem(request, "not_found", 404)
     return RedirectResponse(f"/cash/charges/{cid}", status_code=303)
@@ -187,7 +160,7 @@ def charges_list(request: Request, before: str = "") -> HTMLResponse:
     session = current_session(request, touch=True)
     if session is None:
         return problem(request, "no_session", 401)
-    cursor = _charge_id(before) if before else None
+    cursor = parse_id(before) if before else None
     if before and cursor is None:
         return problem(request, "bad_request", 400)
     rt = runtime(request)
@@ -204,7 +177,7 @@ def _show_charge(
     context: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    cid = _charge_id(charge_id)
+    cid = parse_id(charge_id)
     if cid is None:
         return problem(request, "not_found", 404)
     rt = runtime(request)
@@ -249,10 +222,10 @@ async def request_refund(request: Request, charge_id: str) -> Response:
     session = current_session(request, touch=True)
     if session is None:
         return problem(request, "no_session", 401)
-    values = await _posted(request, session)
+    values = await posted_form(request, session)
     if values is None:
         return problem(request, "csrf_failed", 403)
-    cid = _charge_id(charge_id)
+    cid = parse_id(charge_id)
     if cid is None:
         return problem(request, "not_found", 404)
     rt = runtime(request)

@@ -7,7 +7,11 @@ SameSite=Lax, Secure when the request came over https, and scoped to ``/cash``.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -74,6 +78,24 @@ def clear_session_cookie(request: Request, response: Response) -> None:
         httponly=True,
         samesite="lax",
     )
+
+
+async def read_form(request: Request) -> FormData | None:
+    """The posted form, or None when the body cannot be read (refused like a missing token)."""
+    try:
+        return await request.form()
+    except (HTTPException, MultiPartException, UnicodeDecodeError):
+        return None
+
+
+async def posted_form(request: Request, session: CashSession) -> dict[str, Any] | None:
+    """The posted form's fields when it carries the session's CSRF token; None otherwise."""
+    form = await read_form(request)
+    if form is None:
+        return None
+    values = {key: value for key, value in form.items()}
+    token = values.get(CSRF_FIELD)
+    return values if csrf_ok(session, token if isinstance(token, str) else None) else None
 
 
 def csrf_ok(session: CashSession, presented: str | None) -> bool:

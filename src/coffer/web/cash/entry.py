@@ -8,8 +8,6 @@ token (form field ``csrf_token`` or header ``X-CSRF-Token``).
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -23,6 +21,7 @@ from coffer.web.cash.context import (
     csrf_ok,
     current_session,
     private,
+    read_form,
     runtime,
     set_session_cookie,
 )
@@ -62,11 +61,7 @@ async def logout(request: Request) -> Response:
     if session is not None:
         presented = request.headers.get(CSRF_HEADER)
         if presented is None:
-            try:
-                form = await request.form()
-            except (HTTPException, MultiPartException, UnicodeDecodeError):
-                # an unreadable body is just a missing token
-                form = None
+            form = await read_form(request)
             value = form.get(CSRF_FIELD) if form is not None else None
             presented = value if isinstance(value, str) else None
         if not csrf_ok(session, presented):

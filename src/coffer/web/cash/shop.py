@@ -20,11 +20,8 @@ again with the reason, and nothing is bought.
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from fastapi import APIRouter
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -32,33 +29,16 @@ from coffer.kernel.errors import CofferError, NotFound
 from coffer.kernel.ids import uuid7
 from coffer.purchases.model import MAX_LINE_QUANTITY
 from coffer.tenancy.cash_sessions import CashSession
+from coffer.web.admin.desk.common import parse_id
 from coffer.web.admin.desk.forms import FormError, Gettext, text
 from coffer.web.admin.rendering import translator
 from coffer.web.cash import shop_views
-from coffer.web.cash.context import CSRF_FIELD, csrf_ok, current_session, runtime
+from coffer.web.cash.context import current_session, posted_form, runtime
 from coffer.web.cash.pages import member_page
 from coffer.web.cash.problems import problem
 from coffer.web.formatting import money
 
 router = APIRouter()
-
-
-def _id(raw: str) -> UUID | None:
-    try:
-        return UUID(raw)
-    except ValueError:
-        return None
-
-
-async def _posted(request: Request, session: CashSession) -> dict[str, Any] | None:
-    """The posted form when it carries the session's CSRF token; None otherwise."""
-    try:
-        form = await request.form()
-    except (HTTPException, MultiPartException, UnicodeDecodeError):
-        return None  # an unreadable body is refused like a missing token
-    values = {key: value for key, value in form.items()}
-    token = values.get(CSRF_FIELD)
-    return values if csrf_ok(session, token if isinstance(token, str) else None) else None
 
 
 def _quantity(raw: str, _: Gettext) -> int:
@@ -102,7 +82,7 @@ def shop_category(request: Request, category_id: str) -> HTMLResponse:
     session = current_session(request, touch=True)
     if session is None:
         return problem(request, "no_session", 401)
-    cid = _id(category_id)
+    cid = parse_id(category_id)
     if cid is None:
         return problem(request, "not_found", 404)
     rt = runtime(request)
@@ -131,7 +111,7 @@ def _product(
     quantity: str = "1",
     status_code: int = 200,
 ) -> HTMLResponse:
-    pid = _id(product_id)
+    pid = parse_id(product_id)
     if pid is None:
         return problem(request, "not_found", 404)
     rt = runtime(request)
@@ -169,7 +149,7 @@ def _confirm(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    pid = _id(product_id)
+    pid = parse_id(product_id)
     if pid is None:
         return problem(request, "not_found", 404)
     rt = runtime(request)
@@ -210,10 +190,10 @@ async def shop_buy(request: Request, product_id: str) -> Response:
     session = current_session(request, touch=True)
     if session is None:
         return problem(request, "no_session", 401)
-    values = await _posted(request, session)
+    values = await posted_form(request, session)
     if values is None:
         return problem(request, "csrf_failed", 403)
-    pid = _id(product_id)
+    pid = parse_id(product_id)
     if pid is None:
         return problem(request, "not_found", 404)
     _ = translator(request)
@@ -250,7 +230,7 @@ def shop_purchase(request: Request, purchase_id: str) -> HTMLResponse:
     session = current_session(request, touch=True)
     if session is None:
         return problem(request, "no_session", 401)
-    found = _id(purchase_id)
+    found = parse_id(purchase_id)
     if found is None:
         return problem(request, "not_found", 404)
     rt = runtime(request)

@@ -76,19 +76,21 @@ async def _act(
             request, lambda conn: perform(conn, service_or_404(conn, service_id), _)
         )
     except FormError as error:
-        return await _refused(request, ctx, service_id, external_id, form, values, error, 422)
+        return await refused_member_form(
+            request, ctx, service_id, external_id, form, values, error, 422
+        )
     except CofferError as error:
         if isinstance(error, NotFound) and error.code in ("member_not_found", "service_not_found"):
             return not_found(request, ctx, explain(error, _))
         field = ERROR_FIELDS.get(error.code, "form")
         bad = FormError(field, explain(error, _))
-        return await _refused(
+        return await refused_member_form(
             request, ctx, service_id, external_id, form, values, bad, error.status
         )
     return done(f"/admin/members/{service_id}/{quote(external_id, safe='')}", message)
 
 
-async def _refused(
+async def refused_member_form(
     request: Request,
     ctx: AdminContext,
     service_id: str,

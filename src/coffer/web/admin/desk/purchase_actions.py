@@ -38,8 +38,8 @@ from coffer.web.admin.desk.common import (
     translator,
     write,
 )
-from coffer.web.admin.desk.forms import FormError, FormState, Gettext, text
-from coffer.web.admin.desk.members import show_member
+from coffer.web.admin.desk.forms import FormError, Gettext, text
+from coffer.web.admin.desk.member_actions import refused_member_form
 from coffer.web.admin.desk.messages import explain as desk_explain
 from coffer.web.admin.desk.operator import Operator
 from coffer.web.admin.desk.replay import claim_form, complete_form
@@ -127,7 +127,9 @@ async def cancel_purchase(
     try:
         message = await write(request, perform)
     except FormError as error:
-        return await _refused(request, ctx, service_id, external_id, form, values, error, 422)
+        return await refused_member_form(
+            request, ctx, service_id, external_id, form, values, error, 422
+        )
     except CofferError as error:
         if isinstance(error, NotFound) and error.code in (
             "member_not_found",
@@ -136,28 +138,7 @@ async def cancel_purchase(
         ):
             return not_found(request, ctx, explain(error, _))
         bad = FormError("form", explain(error, _))
-        return await _refused(
+        return await refused_member_form(
             request, ctx, service_id, external_id, form, values, bad, error.status
         )
     return done(f"/admin/members/{service_id}/{quote(external_id, safe='')}", message)
-
-
-async def _refused(
-    request: Request,
-    ctx: AdminContext,
-    service_id: str,
-    external_id: str,
-    form: str,
-    values: dict[str, Any],
-    error: FormError,
-    status_code: int,
-) -> Response:
-    return await show_member(
-        request,
-        ctx,
-        service_id,
-        external_id,
-        forms={form: FormState.failed(values, error)},
-        errors_summary=error.message,
-        status_code=status_code,
-    )
