@@ -6,13 +6,16 @@ import coffer.admins.tables
 import coffer.approvals.tables
 import coffer.audit.tables
 import coffer.catalog.tables
+import coffer.coupons.tables
 import coffer.db.idempotency
 import coffer.db.outbox
 import coffer.entitlements.tables
+import coffer.grades.tables
 import coffer.jobs.tables
 import coffer.ledger.tables
 import coffer.payments.pg_tables
 import coffer.payments.tables
+import coffer.pricing.tables
 import coffer.purchases.tables
 import coffer.tenancy.tables
 from coffer.db.metadata import metadata

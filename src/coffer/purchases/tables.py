@@ -38,7 +38,7 @@ purchases = Table(
     Column("recipient_id", Id, ForeignKey("members.id"), nullable=False),
     Column("total", BigInteger, nullable=False),
     Column("status", String(24), nullable=False),
-    # The price as quoted (the policies issue adds the rules that applied).
+    # The quote it was charged at: every line, every rule that applied and why.
     Column("quote", JSON, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
@@ -58,6 +58,9 @@ purchase_lines = Table(
     # Units of the product, or minutes of rate-card time.
     Column("quantity", BigInteger, nullable=False),
     Column("unit_price", BigInteger, nullable=False),
+    # What the discount rules and a coupon took off ``unit_price * quantity`` (the quote says
+    # which rules and why).
+    Column("discount", BigInteger, nullable=False, default=0),
     Column("amount", BigInteger, nullable=False),
     Column("status", String(10), nullable=False),
     Column("journal_id", Id, ForeignKey("journals.id"), nullable=True, unique=True),
@@ -68,7 +71,10 @@ purchase_lines = Table(
     CheckConstraint(f"kind IN {LINE_KINDS!r}", name="kind"),
     CheckConstraint("(kind = 'time') = (product_id IS NULL)", name="product_unless_time"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
-    CheckConstraint("amount = unit_price * quantity", name="amount_is_price_times_quantity"),
+    CheckConstraint("discount >= 0 AND amount >= 0", name="discount_and_amount_not_negative"),
+    CheckConstraint(
+        "amount = unit_price * quantity - discount", name="amount_is_price_less_discount"
+    ),
     CheckConstraint(f"status IN {LINE_STATUSES!r}", name="status"),
     CheckConstraint("(amount = 0) = (journal_id IS NULL)", name="paid_lines_have_journal"),
     CheckConstraint(

@@ -17,6 +17,9 @@ from coffer.db.metadata import Id, UTCDateTime, metadata
 
 MEMBER_STATUSES = ("active", "suspended", "closed")
 CONSUMPTION_ORDERS = ("bonus_first", "paid_first")
+#: Refunding a charge that earned event bonus: claw the bonus back in proportion (what is left
+#: of it), or refuse the refund while any of that share has been spent.
+BONUS_REFUND_RULES = ("pro_rata", "block")
 
 services = Table(
     "services",
@@ -26,6 +29,9 @@ services = Table(
     Column("currency", String(3), nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("consumption_order", String(20), nullable=False, default="bonus_first"),
+    Column(
+        "bonus_refund", String(10), nullable=False, default="pro_rata", server_default="pro_rata"
+    ),
     Column("webhook_url", Text, nullable=True),
     Column("webhook_secret", String(100), nullable=True),
     # The HMAC key of the signed links that bring members to the cash web (tenancy/links.py).
@@ -35,6 +41,7 @@ services = Table(
     Column("grant_approval_threshold", BigInteger, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     CheckConstraint(f"consumption_order IN {CONSUMPTION_ORDERS!r}", name="consumption_order"),
+    CheckConstraint(f"bonus_refund IN {BONUS_REFUND_RULES!r}", name="bonus_refund"),
     CheckConstraint(
         "grant_approval_threshold IS NULL OR grant_approval_threshold > 0",
         name="grant_approval_threshold_positive",

@@ -41,4 +41,14 @@ PERMISSION_LABELS: dict[str, str] = {
     "catalog.view": N_("view the catalog"),
     "catalog.manage": N_("edit the catalog"),
     "purchases.cancel": N_("cancel purchases"),
+    "promotions.view": N_("view discount policies and charge events"),
+    "promotions.manage": N_(
+        "create, simulate, activate and end discount policies and charge events"
+    ),
+    "coupons.view": N_("view coupon campaigns and look up codes"),
+    "coupons.manage": N_("create coupon campaigns, generate, export and revoke codes"),
+    "coupons.issue": N_("issue coupons to members and cancel redemptions"),
+    "grades.view": N_("view grade rules and grade history"),
+    "grades.manage": N_("edit grade rules and recompute grades"),
+    "grades.override": N_("set a member's grade by hand"),
 }

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: dbe49d9cfea2
+Revision ID: a434e557307b
 Revises:
-Create Date: 2026-11-26 23:25:33.117888
+Create Date: 2026-11-27 01:11:46.559000
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 import coffer.db.metadata
 
-revision = "dbe49d9cfea2"
+revision = "a434e557307b"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -121,11 +121,15 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("consumption_order", sa.String(length=20), nullable=False),
+        sa.Column("bonus_refund", sa.String(length=10), server_default="pro_rata", nullable=False),
         sa.Column("webhook_url", sa.Text(), nullable=True),
         sa.Column("webhook_secret", sa.String(length=100), nullable=True),
         sa.Column("link_secret", sa.String(length=64), nullable=False),
         sa.Column("grant_approval_threshold", sa.BigInteger(), nullable=True),
         sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "bonus_refund IN ('pro_rata', 'block')", name=op.f("ck_services_bonus_refund")
+        ),
         sa.CheckConstraint(
             "consumption_order IN ('bonus_first', 'paid_first')",
             name=op.f("ck_services_consumption_order"),
@@ -202,6 +206,41 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_service_id"), ["service_id"], unique=False)
 
     op.create_table(
+        "bonus_events",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("budget", sa.BigInteger(), nullable=True),
+        sa.Column("budget_spent", sa.BigInteger(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("activated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('draft', 'active', 'ended')", name=op.f("ck_bonus_events_status")
+        ),
+        sa.CheckConstraint(
+            "budget IS NULL OR budget > 0", name=op.f("ck_bonus_events_budget_positive")
+        ),
+        sa.CheckConstraint(
+            "budget_spent >= 0 AND (budget IS NULL OR budget_spent <= budget)",
+            name=op.f("ck_bonus_events_budget_not_exceeded"),
+        ),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_bonus_events_version_positive")),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_bonus_events_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bonus_events")),
+    )
+    with op.batch_alter_table("bonus_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_bonus_events_service_id"), ["service_id"], unique=False
+        )
+
+    op.create_table(
         "categories",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("service_id", sa.Uuid(), nullable=False),
@@ -276,6 +315,61 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_content_providers")),
         sa.UniqueConstraint("service_id", "name", name="name_unique"),
+    )
+    op.create_table(
+        "discount_policies",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("budget", sa.BigInteger(), nullable=True),
+        sa.Column("budget_spent", sa.BigInteger(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("activated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('draft', 'active', 'ended')", name=op.f("ck_discount_policies_status")
+        ),
+        sa.CheckConstraint(
+            "budget IS NULL OR budget > 0", name=op.f("ck_discount_policies_budget_positive")
+        ),
+        sa.CheckConstraint(
+            "budget_spent >= 0 AND (budget IS NULL OR budget_spent <= budget)",
+            name=op.f("ck_discount_policies_budget_not_exceeded"),
+        ),
+        sa.CheckConstraint("version >= 1", name=op.f("ck_discount_policies_version_positive")),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_discount_policies_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_discount_policies")),
+    )
+    with op.batch_alter_table("discount_policies", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_discount_policies_service_id"), ["service_id"], unique=False
+        )
+
+    op.create_table(
+        "grade_rules",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("grade", sa.String(length=40), nullable=False),
+        sa.Column("rank", sa.Integer(), nullable=False),
+        sa.Column("min_paid", sa.BigInteger(), nullable=False),
+        sa.Column("window_days", sa.Integer(), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("min_paid >= 0", name=op.f("ck_grade_rules_min_paid_not_negative")),
+        sa.CheckConstraint(
+            "window_days BETWEEN 1 AND 3660", name=op.f("ck_grade_rules_window_days_range")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_grade_rules_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grade_rules")),
+        sa.UniqueConstraint("service_id", "grade", name=op.f("uq_grade_rules_service_id_grade")),
+        sa.UniqueConstraint("service_id", "rank", name=op.f("uq_grade_rules_service_id_rank")),
     )
     op.create_table(
         "idempotency_keys",
@@ -380,6 +474,24 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "bonus_event_versions",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("rule", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"],
+            ["bonus_events.id"],
+            name=op.f("fk_bonus_event_versions_event_id_bonus_events"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bonus_event_versions")),
+        sa.UniqueConstraint(
+            "event_id", "version", name=op.f("uq_bonus_event_versions_event_id_version")
+        ),
+    )
+    op.create_table(
         "cash_sessions",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -404,6 +516,68 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_cash_sessions_member_id"), ["member_id"], unique=False)
 
+    op.create_table(
+        "coupon_attempts",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("succeeded", sa.Boolean(), nullable=False),
+        sa.Column("error", sa.String(length=60), nullable=True),
+        sa.Column("at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_coupon_attempts_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_coupon_attempts_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupon_attempts")),
+    )
+    with op.batch_alter_table("coupon_attempts", schema=None) as batch_op:
+        batch_op.create_index("ix_coupon_attempts_member", ["member_id", "at"], unique=False)
+
+    op.create_table(
+        "grade_history",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("from_grade", sa.String(length=40), nullable=False),
+        sa.Column("to_grade", sa.String(length=40), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "source IN ('rule', 'override', 'override_ended', 'admin', 'api')",
+            name=op.f("ck_grade_history_source"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_grade_history_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_grade_history_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grade_history")),
+    )
+    with op.batch_alter_table("grade_history", schema=None) as batch_op:
+        batch_op.create_index("ix_grade_history_member", ["member_id", "at"], unique=False)
+
+    op.create_table(
+        "grade_overrides",
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("grade", sa.String(length=40), nullable=False),
+        sa.Column("until", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_grade_overrides_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_grade_overrides_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("member_id", name=op.f("pk_grade_overrides")),
+    )
     op.create_table(
         "holds",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -566,6 +740,57 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "policy_uses",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("policy_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("purchase_id", sa.Uuid(), nullable=False),
+        sa.Column("line_id", sa.Uuid(), nullable=False),
+        sa.Column("discount", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("released_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.CheckConstraint("status IN ('active', 'released')", name=op.f("ck_policy_uses_status")),
+        sa.CheckConstraint("discount > 0", name=op.f("ck_policy_uses_discount_positive")),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_policy_uses_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["policy_id"],
+            ["discount_policies.id"],
+            name=op.f("fk_policy_uses_policy_id_discount_policies"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_policy_uses_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_uses")),
+        sa.UniqueConstraint("policy_id", "line_id", name=op.f("uq_policy_uses_policy_id_line_id")),
+    )
+    with op.batch_alter_table("policy_uses", schema=None) as batch_op:
+        batch_op.create_index("ix_policy_uses_line", ["line_id"], unique=False)
+        batch_op.create_index("ix_policy_uses_member", ["policy_id", "member_id"], unique=False)
+
+    op.create_table(
+        "policy_versions",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("policy_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("rule", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["policy_id"],
+            ["discount_policies.id"],
+            name=op.f("fk_policy_versions_policy_id_discount_policies"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_versions")),
+        sa.UniqueConstraint(
+            "policy_id", "version", name=op.f("uq_policy_versions_policy_id_version")
+        ),
+    )
+    op.create_table(
         "products",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("service_id", sa.Uuid(), nullable=False),
@@ -709,6 +934,91 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("member_id", name=op.f("pk_wallets")),
     )
+    op.create_table(
+        "coupon_campaigns",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("cash_amount", sa.BigInteger(), nullable=True),
+        sa.Column("bonus_days", sa.Integer(), nullable=True),
+        sa.Column("discount_rule", sa.JSON(), nullable=True),
+        sa.Column("product_id", sa.Uuid(), nullable=True),
+        sa.Column("product_quantity", sa.Integer(), nullable=True),
+        sa.Column("code_mode", sa.String(length=10), nullable=False),
+        sa.Column("public_code", sa.String(length=40), nullable=True),
+        sa.Column("redemption_limit", sa.Integer(), nullable=True),
+        sa.Column("redeemed_count", sa.Integer(), nullable=False),
+        sa.Column("per_member_limit", sa.Integer(), nullable=False),
+        sa.Column("valid_from", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(code_mode = 'public') = (public_code IS NOT NULL)",
+            name=op.f("ck_coupon_campaigns_public_code"),
+        ),
+        sa.CheckConstraint(
+            "(kind = 'cash') = (cash_amount IS NOT NULL) AND (cash_amount IS NULL OR cash_amount > 0)",
+            name=op.f("ck_coupon_campaigns_cash_amount"),
+        ),
+        sa.CheckConstraint(
+            "(kind = 'discount') = (discount_rule IS NOT NULL)",
+            name=op.f("ck_coupon_campaigns_discount_rule"),
+        ),
+        sa.CheckConstraint(
+            "(kind = 'product') = (product_id IS NOT NULL AND product_quantity IS NOT NULL)",
+            name=op.f("ck_coupon_campaigns_product"),
+        ),
+        sa.CheckConstraint(
+            "code_mode IN ('bulk', 'public')", name=op.f("ck_coupon_campaigns_code_mode")
+        ),
+        sa.CheckConstraint(
+            "kind IN ('cash', 'discount', 'product')", name=op.f("ck_coupon_campaigns_kind")
+        ),
+        sa.CheckConstraint(
+            "status IN ('draft', 'active', 'ended')", name=op.f("ck_coupon_campaigns_status")
+        ),
+        sa.CheckConstraint(
+            "bonus_days IS NULL OR bonus_days > 0",
+            name=op.f("ck_coupon_campaigns_bonus_days_positive"),
+        ),
+        sa.CheckConstraint(
+            "per_member_limit > 0", name=op.f("ck_coupon_campaigns_per_member_limit_positive")
+        ),
+        sa.CheckConstraint(
+            "product_quantity IS NULL OR product_quantity > 0",
+            name=op.f("ck_coupon_campaigns_product_quantity_positive"),
+        ),
+        sa.CheckConstraint(
+            "redeemed_count >= 0 AND (redemption_limit IS NULL OR redeemed_count <= redemption_limit)",
+            name=op.f("ck_coupon_campaigns_redemptions_within_limit"),
+        ),
+        sa.CheckConstraint(
+            "redemption_limit IS NULL OR redemption_limit > 0",
+            name=op.f("ck_coupon_campaigns_redemption_limit_positive"),
+        ),
+        sa.CheckConstraint(
+            "valid_until > valid_from", name=op.f("ck_coupon_campaigns_valid_window")
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"], ["products.id"], name=op.f("fk_coupon_campaigns_product_id_products")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_coupon_campaigns_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupon_campaigns")),
+        sa.UniqueConstraint(
+            "service_id", "public_code", name=op.f("uq_coupon_campaigns_service_id_public_code")
+        ),
+    )
+    with op.batch_alter_table("coupon_campaigns", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coupon_campaigns_service_id"), ["service_id"], unique=False
+        )
+
     op.create_table(
         "entitlements",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -932,6 +1242,7 @@ def upgrade() -> None:
         sa.Column("product_id", sa.Uuid(), nullable=True),
         sa.Column("quantity", sa.BigInteger(), nullable=False),
         sa.Column("unit_price", sa.BigInteger(), nullable=False),
+        sa.Column("discount", sa.BigInteger(), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("journal_id", sa.Uuid(), nullable=True),
@@ -959,8 +1270,12 @@ def upgrade() -> None:
             name=op.f("ck_purchase_lines_paid_lines_have_journal"),
         ),
         sa.CheckConstraint(
-            "amount = unit_price * quantity",
-            name=op.f("ck_purchase_lines_amount_is_price_times_quantity"),
+            "amount = unit_price * quantity - discount",
+            name=op.f("ck_purchase_lines_amount_is_price_less_discount"),
+        ),
+        sa.CheckConstraint(
+            "discount >= 0 AND amount >= 0",
+            name=op.f("ck_purchase_lines_discount_and_amount_not_negative"),
         ),
         sa.CheckConstraint("quantity > 0", name=op.f("ck_purchase_lines_quantity_positive")),
         sa.ForeignKeyConstraint(
@@ -1115,6 +1430,103 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "coupon_codes",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("campaign_id", sa.Uuid(), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("issued_to", sa.Uuid(), nullable=True),
+        sa.Column("redeemed_by", sa.Uuid(), nullable=True),
+        sa.Column("redeemed_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "(status = 'redeemed') = (redeemed_by IS NOT NULL AND redeemed_at IS NOT NULL)",
+            name=op.f("ck_coupon_codes_redeemed_has_member"),
+        ),
+        sa.CheckConstraint(
+            "(status = 'revoked') = (revoked_at IS NOT NULL)",
+            name=op.f("ck_coupon_codes_revoked_has_time"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('unredeemed', 'redeemed', 'revoked')", name=op.f("ck_coupon_codes_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["coupon_campaigns.id"],
+            name=op.f("fk_coupon_codes_campaign_id_coupon_campaigns"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["issued_to"], ["members.id"], name=op.f("fk_coupon_codes_issued_to_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["redeemed_by"], ["members.id"], name=op.f("fk_coupon_codes_redeemed_by_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_coupon_codes_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupon_codes")),
+        sa.UniqueConstraint("service_id", "code", name=op.f("uq_coupon_codes_service_id_code")),
+    )
+    with op.batch_alter_table("coupon_codes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_coupon_codes_campaign_id"), ["campaign_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_coupon_codes_issued_to"), ["issued_to"], unique=False)
+
+    op.create_table(
+        "event_bonuses",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("charge_ref", sa.String(length=64), nullable=False),
+        sa.Column("charge_amount", sa.BigInteger(), nullable=False),
+        sa.Column("paid_lot_id", sa.Uuid(), nullable=False),
+        sa.Column("bonus_lot_id", sa.Uuid(), nullable=False),
+        sa.Column("journal_id", sa.Uuid(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("clawed_back", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_event_bonuses_amount_positive")),
+        sa.CheckConstraint(
+            "clawed_back >= 0 AND clawed_back <= amount",
+            name=op.f("ck_event_bonuses_clawed_back_in_range"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["bonus_lot_id"], ["lots.id"], name=op.f("fk_event_bonuses_bonus_lot_id_lots")
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["bonus_events.id"], name=op.f("fk_event_bonuses_event_id_bonus_events")
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_event_bonuses_journal_id_journals")
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_event_bonuses_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["paid_lot_id"], ["lots.id"], name=op.f("fk_event_bonuses_paid_lot_id_lots")
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_event_bonuses_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_event_bonuses")),
+        sa.UniqueConstraint("bonus_lot_id", name=op.f("uq_event_bonuses_bonus_lot_id")),
+        sa.UniqueConstraint(
+            "event_id", "paid_lot_id", name=op.f("uq_event_bonuses_event_id_paid_lot_id")
+        ),
+        sa.UniqueConstraint("journal_id", name=op.f("uq_event_bonuses_journal_id")),
+    )
+    with op.batch_alter_table("event_bonuses", schema=None) as batch_op:
+        batch_op.create_index("ix_event_bonuses_member", ["event_id", "member_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_event_bonuses_paid_lot_id"), ["paid_lot_id"], unique=False
+        )
+
+    op.create_table(
         "lot_draws",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("journal_id", sa.Uuid(), nullable=False),
@@ -1201,6 +1613,41 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("usage_draws", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_usage_draws_session_id"), ["session_id"], unique=False)
+
+    op.create_table(
+        "bonus_clawbacks",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("bonus_id", sa.Uuid(), nullable=False),
+        sa.Column("refund_ref", sa.String(length=64), nullable=False),
+        sa.Column("journal_id", sa.Uuid(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("reversal_journal_id", sa.Uuid(), nullable=True),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_bonus_clawbacks_amount_positive")),
+        sa.ForeignKeyConstraint(
+            ["bonus_id"],
+            ["event_bonuses.id"],
+            name=op.f("fk_bonus_clawbacks_bonus_id_event_bonuses"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_bonus_clawbacks_journal_id_journals")
+        ),
+        sa.ForeignKeyConstraint(
+            ["reversal_journal_id"],
+            ["journals.id"],
+            name=op.f("fk_bonus_clawbacks_reversal_journal_id_journals"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bonus_clawbacks")),
+        sa.UniqueConstraint("journal_id", name=op.f("uq_bonus_clawbacks_journal_id")),
+        sa.UniqueConstraint(
+            "reversal_journal_id", name=op.f("uq_bonus_clawbacks_reversal_journal_id")
+        ),
+    )
+    with op.batch_alter_table("bonus_clawbacks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_bonus_clawbacks_bonus_id"), ["bonus_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_bonus_clawbacks_refund_ref"), ["refund_ref"], unique=False
+        )
 
     op.create_table(
         "charge_credits",
@@ -1306,6 +1753,67 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "coupon_redemptions",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("service_id", sa.Uuid(), nullable=False),
+        sa.Column("campaign_id", sa.Uuid(), nullable=False),
+        sa.Column("code_id", sa.Uuid(), nullable=True),
+        sa.Column("member_id", sa.Uuid(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("journal_id", sa.Uuid(), nullable=True),
+        sa.Column("lot_id", sa.Uuid(), nullable=True),
+        sa.Column("entitlement_ids", sa.JSON(), nullable=False),
+        sa.Column("purchase_id", sa.Uuid(), nullable=True),
+        sa.Column("discount", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("cancelled_at", coffer.db.metadata.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_by", sa.String(length=200), nullable=True),
+        sa.Column("cancel_reason", sa.Text(), nullable=True),
+        sa.Column("reversal_journal_id", sa.Uuid(), nullable=True),
+        sa.CheckConstraint(
+            "(status = 'cancelled') = (cancelled_at IS NOT NULL)",
+            name=op.f("ck_coupon_redemptions_cancelled_has_time"),
+        ),
+        sa.CheckConstraint(
+            "status IN ('active', 'cancelled')", name=op.f("ck_coupon_redemptions_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["coupon_campaigns.id"],
+            name=op.f("fk_coupon_redemptions_campaign_id_coupon_campaigns"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["code_id"],
+            ["coupon_codes.id"],
+            name=op.f("fk_coupon_redemptions_code_id_coupon_codes"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["journal_id"], ["journals.id"], name=op.f("fk_coupon_redemptions_journal_id_journals")
+        ),
+        sa.ForeignKeyConstraint(
+            ["lot_id"], ["lots.id"], name=op.f("fk_coupon_redemptions_lot_id_lots")
+        ),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_coupon_redemptions_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["reversal_journal_id"],
+            ["journals.id"],
+            name=op.f("fk_coupon_redemptions_reversal_journal_id_journals"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_coupon_redemptions_service_id_services")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_coupon_redemptions")),
+        sa.UniqueConstraint("code_id", name=op.f("uq_coupon_redemptions_code_id")),
+    )
+    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
+        batch_op.create_index("ix_coupon_redemptions_by_member", ["member_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_coupon_redemptions_member", ["campaign_id", "member_id"], unique=False
+        )
+
+    op.create_table(
         "pg_webhook_events",
         sa.Column("contract_id", sa.Uuid(), nullable=False),
         sa.Column("event_id", sa.String(length=200), nullable=False),
@@ -1328,6 +1836,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table("pg_webhook_events")
+    with op.batch_alter_table("coupon_redemptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_coupon_redemptions_member")
+        batch_op.drop_index("ix_coupon_redemptions_by_member")
+
+    op.drop_table("coupon_redemptions")
     with op.batch_alter_table("charge_refunds", schema=None) as batch_op:
         batch_op.drop_index(
             "ux_charge_refunds_in_flight",
@@ -1342,6 +1855,11 @@ def downgrade() -> None:
 
     op.drop_table("charge_events")
     op.drop_table("charge_credits")
+    with op.batch_alter_table("bonus_clawbacks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bonus_clawbacks_refund_ref"))
+        batch_op.drop_index(batch_op.f("ix_bonus_clawbacks_bonus_id"))
+
+    op.drop_table("bonus_clawbacks")
     with op.batch_alter_table("usage_draws", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_usage_draws_session_id"))
 
@@ -1356,6 +1874,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_lot_draws_journal_id"))
 
     op.drop_table("lot_draws")
+    with op.batch_alter_table("event_bonuses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_event_bonuses_paid_lot_id"))
+        batch_op.drop_index("ix_event_bonuses_member")
+
+    op.drop_table("event_bonuses")
+    with op.batch_alter_table("coupon_codes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coupon_codes_issued_to"))
+        batch_op.drop_index(batch_op.f("ix_coupon_codes_campaign_id"))
+
+    op.drop_table("coupon_codes")
     with op.batch_alter_table("charges", schema=None) as batch_op:
         batch_op.drop_index("ix_charges_service_created")
         batch_op.drop_index("ix_charges_member")
@@ -1408,6 +1936,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_entitlements_member")
 
     op.drop_table("entitlements")
+    with op.batch_alter_table("coupon_campaigns", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_coupon_campaigns_service_id"))
+
+    op.drop_table("coupon_campaigns")
     op.drop_table("wallets")
     with op.batch_alter_table("purchases", schema=None) as batch_op:
         batch_op.drop_index("ix_purchases_recipient")
@@ -1415,6 +1947,12 @@ def downgrade() -> None:
 
     op.drop_table("purchases")
     op.drop_table("products")
+    op.drop_table("policy_versions")
+    with op.batch_alter_table("policy_uses", schema=None) as batch_op:
+        batch_op.drop_index("ix_policy_uses_member")
+        batch_op.drop_index("ix_policy_uses_line")
+
+    op.drop_table("policy_uses")
     op.drop_table("pg_routes")
     with op.batch_alter_table("pg_health_calls", schema=None) as batch_op:
         batch_op.drop_index("ix_pg_health_calls_contract_at")
@@ -1433,11 +1971,21 @@ def downgrade() -> None:
         batch_op.drop_index("ix_holds_active_expiry")
 
     op.drop_table("holds")
+    op.drop_table("grade_overrides")
+    with op.batch_alter_table("grade_history", schema=None) as batch_op:
+        batch_op.drop_index("ix_grade_history_member")
+
+    op.drop_table("grade_history")
+    with op.batch_alter_table("coupon_attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_coupon_attempts_member")
+
+    op.drop_table("coupon_attempts")
     with op.batch_alter_table("cash_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_cash_sessions_member_id"))
         batch_op.drop_index(batch_op.f("ix_cash_sessions_expires_at"))
 
     op.drop_table("cash_sessions")
+    op.drop_table("bonus_event_versions")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_accounts_system_code",
@@ -1458,12 +2006,21 @@ def downgrade() -> None:
         batch_op.drop_index("ix_idempotency_keys_created_at")
 
     op.drop_table("idempotency_keys")
+    op.drop_table("grade_rules")
+    with op.batch_alter_table("discount_policies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_discount_policies_service_id"))
+
+    op.drop_table("discount_policies")
     op.drop_table("content_providers")
     op.drop_table("charge_limits")
     with op.batch_alter_table("categories", schema=None) as batch_op:
         batch_op.drop_index("ix_categories_siblings")
 
     op.drop_table("categories")
+    with op.batch_alter_table("bonus_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bonus_events_service_id"))
+
+    op.drop_table("bonus_events")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_service_id"))
 

@@ -1,0 +1,1 @@
+"""Coupon campaigns, their codes, and redemption."""

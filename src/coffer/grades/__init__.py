@@ -1,0 +1,1 @@
+"""Customer grades: rules over paid charges, the daily recompute, overrides and history."""

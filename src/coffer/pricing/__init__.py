@@ -1,0 +1,1 @@
+"""Billing policies (discounts), charge events (bonus cash) and the quote engine."""

@@ -1,0 +1,1 @@
+"""What-if: replay a draft policy or event over the last days of real purchases and charges."""
