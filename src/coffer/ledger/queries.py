@@ -6,6 +6,7 @@ out of ``paid``/``bonus`` even before the sweep moves it to breakage.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -35,6 +36,9 @@ JOURNAL_KINDS = (
     "expiry",
     "charge_refund",
     "charge_refund_reversal",
+    "bonus_clawback",
+    "bonus_clawback_reversal",
+    "grant_revocation",
 )
 
 
@@ -253,3 +257,68 @@ def journal_detail(conn: Connection, service_id: UUID, journal_id: UUID) -> dict
         "draws": [dict(d) for d in draw_rows],
         "reversed_by": reversed_by,
     }
+
+
+#: Journals that move cash out of a charge's lot back to the PG (draws > 0) and their
+#: reversals when the PG refused (draws < 0, see ``engine``).
+_REFUND_KINDS = ("charge_refund", "charge_refund_reversal")
+
+
+def paid_charges_by_member(
+    conn: Connection,
+    service_id: UUID,
+    since: datetime,
+    member_ids: Sequence[UUID] | None = None,
+) -> dict[UUID, int]:
+    """Per member, the paid cash charged at or after ``since``, net of its refunds.
+
+    That is the amount of each paid lot with source ``charge`` created at/after ``since``, less
+    what ``charge_refund`` journals drew from those lots, plus what ``charge_refund_reversal``
+    journals put back (a refund the PG refused). Spending the cash does not lower it. Members
+    without such lots are left out (their total is 0); ``member_ids`` narrows the members.
+    """
+    charged = [
+        lots.c.service_id == service_id,
+        lots.c.kind == "paid",
+        lots.c.source == "charge",
+        lots.c.created_at >= since,
+    ]
+    if member_ids is not None:
+        if not member_ids:
+            return {}
+        charged.append(lots.c.member_id.in_(list(member_ids)))
+    paid = conn.execute(
+        select(lots.c.member_id, func.sum(lots.c.amount)).where(*charged).group_by(lots.c.member_id)
+    ).all()
+    refunded = conn.execute(
+        select(lots.c.member_id, func.sum(lot_draws.c.amount))
+        .select_from(
+            lot_draws.join(lots, lots.c.id == lot_draws.c.lot_id).join(
+                journals, journals.c.id == lot_draws.c.journal_id
+            )
+        )
+        .where(*charged, journals.c.kind.in_(_REFUND_KINDS))
+        .group_by(lots.c.member_id)
+    ).all()
+    totals = {member_id: int(total) for member_id, total in paid}
+    for member_id, total in refunded:
+        totals[member_id] -= int(total)
+    return totals
+
+
+def has_other_charge_lot(conn: Connection, member_id: UUID, lot_id: UUID) -> bool:
+    """Whether the member has a paid ``charge`` lot other than ``lot_id`` (not a first charge).
+
+    A refunded charge still counts: the member has charged before.
+    """
+    found = conn.execute(
+        select(lots.c.id)
+        .where(
+            lots.c.member_id == member_id,
+            lots.c.kind == "paid",
+            lots.c.source == "charge",
+            lots.c.id != lot_id,
+        )
+        .limit(1)
+    ).first()
+    return found is not None

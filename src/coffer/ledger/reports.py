@@ -36,6 +36,11 @@ _FIGURES: dict[tuple[str, str], tuple[str, int]] = {
     ("expiry", "breakage"): ("expired", 1),
     ("charge_refund", "pg_receivable"): ("refunded", 1),
     ("charge_refund_reversal", "pg_receivable"): ("refunded", -1),
+    # Granted cash taken back (postings out of the member's cash are negative): less granted.
+    ("grant_revocation", "cash:paid"): ("granted_paid", 1),
+    ("grant_revocation", "cash:bonus"): ("granted_bonus", 1),
+    ("bonus_clawback", "cash:bonus"): ("granted_bonus", 1),
+    ("bonus_clawback_reversal", "cash:bonus"): ("granted_bonus", 1),
 }
 
 

@@ -8,7 +8,7 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -216,7 +216,7 @@ def _draw_out(
     reference: str | None,
     memo: str | None = None,
     reason: str | None = None,
-    event_data: dict[str, int] | None = None,
+    event_data: Mapping[str, object] | None = None,
 ) -> SpendResult:
     """Post one journal moving ``draws`` out of the member's cash into ``to``, and its event."""
     amount = sum(draw.amount for draw in draws)
@@ -299,11 +299,19 @@ def reverse_charge_withdrawal(
 
 
 #: Reversible journal kinds: the kind of their reversal, the account the cash came back from
-#: and the webhook event announcing it.
-_REVERSALS = {
+#: (None: the account that funded the drawn lot) and the webhook event announcing it.
+_REVERSALS: dict[str, tuple[str, str | None, str]] = {
     "spend": ("spend_reversal", "sales_revenue", "cash.spend_reversed"),
     "charge_refund": ("charge_refund_reversal", "pg_receivable", "cash.refund_reversed"),
+    "bonus_clawback": ("bonus_clawback_reversal", None, "cash.bonus_clawback_reversed"),
 }
+
+
+def _funding_of(conn: Connection, wallet: WalletRef, lot_id: UUID) -> str:
+    """The system account that funded a lot's grant (``grants:<source>``)."""
+    lot = store.granted_lot(conn, wallet.member_id, lot_id)
+    assert lot is not None
+    return grant_funding_account(lot.source)
 
 
 def _reverse(
@@ -324,8 +332,9 @@ def _reverse(
         raise Conflict("not_reversible", f"Only a {expected_kind} can be reversed here.")
     if store.reversal_of(conn, journal_id) is not None:
         raise Conflict("already_reversed", f"This {expected_kind} has already been reversed.")
-    kind, source, event = _REVERSALS[expected_kind]
+    kind, account, event = _REVERSALS[expected_kind]
     draws = store.journal_draws(conn, journal_id)
+    source = account if account is not None else _funding_of(conn, wallet, draws[0].lot_id)
     amount = sum(draw.amount for draw in draws)
     posted = post(
         conn,

@@ -133,3 +133,27 @@ def members_with_due_lots(conn: Connection, now: datetime, limit: int) -> list[t
         .limit(limit)
     ).all()
     return [(r[0], r[1]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantedLot:
+    """A lot with what taking it back needs: how it was funded and whether it is whole."""
+
+    id: UUID
+    kind: str
+    source: str
+    amount: int
+    remaining: int
+    expires_at: datetime | None
+    journal_kind: str
+
+
+def granted_lot(conn: Connection, member_id: UUID, lot_id: UUID) -> GrantedLot | None:
+    """The member's lot ``lot_id`` (None: no such lot of this member)."""
+    row = conn.execute(
+        select(lots.c.id, lots.c.kind, lots.c.source, lots.c.amount, lots.c.remaining,
+               lots.c.expires_at, journals.c.kind.label("journal_kind"))
+        .join(journals, journals.c.id == lots.c.journal_id)
+        .where(lots.c.id == lot_id, lots.c.member_id == member_id)
+    ).first()  # fmt: skip
+    return None if row is None else GrantedLot(*row)

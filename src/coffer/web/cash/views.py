@@ -25,8 +25,8 @@ PAGE_SIZE = 20
 FILTERS: dict[str, list[str] | None] = {
     "all": None,
     "in": ["grant"],
-    "out": ["spend", "hold_commit", "charge_refund"],
-    "refunds": ["spend_reversal", "charge_refund_reversal"],
+    "out": ["spend", "hold_commit", "charge_refund", "bonus_clawback", "grant_revocation"],
+    "refunds": ["spend_reversal", "charge_refund_reversal", "bonus_clawback_reversal"],
 }
 
 _GRANT_CATEGORIES = {
@@ -46,6 +46,9 @@ _CATEGORIES = {
     "expiry": "expiry",
     "charge_refund": "charge_refund",
     "charge_refund_reversal": "refund",
+    "bonus_clawback": "clawback",
+    "bonus_clawback_reversal": "clawback_returned",
+    "grant_revocation": "revoked",
 }
 
 
