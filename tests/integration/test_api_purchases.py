@@ -96,7 +96,8 @@ def test_buy_read_and_list(acme: Tenant, world: World) -> None:
     ]
     assert [(e["kind"], e["granted"]) for e in first["entitlements"]] == [("item", 2)]
     assert [e["kind"] for e in second["entitlements"]] == ["period_pass"]
-    assert made["quote"]["pricer"] == "list_price"
+    assert made["quote"]["pricer"] == "engine"
+    assert (made["quote"]["list_total"], made["quote"]["discount"]) == (3_400, 0)
     assert sum(r["amount"] for r in made["revenue"]) == 3_400
 
     read = ok(acme.get(f"/purchases/{made['id']}"), 200)

@@ -1,4 +1,4 @@
-"""Request and response bodies of purchases, their cancellation and rate-card time."""
+"""Request and response bodies of quotes, purchases, their cancellation and rate-card time."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from coffer.api.requests import Strict
 from coffer.api.responses import BalanceOut
 from coffer.entitlements.model import Entitlement
 from coffer.kernel.errors import InvalidInput
+from coffer.kernel.money import MAX_AMOUNT
+from coffer.kernel.text import is_storable_text
 from coffer.purchases.model import (
     MAX_LINE_QUANTITY,
     MAX_LINES,
@@ -25,7 +27,18 @@ from coffer.purchases.model import (
     parse_product_ref,
 )
 
-API_ERROR_CODES.update({"invalid_product", "invalid_quantity", "invalid_lines"})
+API_ERROR_CODES.update(
+    {
+        "invalid_product",
+        "invalid_quantity",
+        "invalid_lines",
+        "invalid_coupon_code",
+        "invalid_expected_total",
+    }
+)
+
+#: The longest coupon text taken (codes are at most 40 characters with their hyphens).
+COUPON_MAX = 64
 
 
 def _fail(error: InvalidInput) -> PydanticCustomError:
@@ -63,6 +76,25 @@ def _line_id(value: object) -> UUID:
         ) from None
 
 
+def _coupon(value: object) -> str:
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= COUPON_MAX
+        or not is_storable_text(value)
+    ):
+        raise PydanticCustomError("invalid_coupon_code", "coupon must be a coupon code.")
+    return value
+
+
+def _expected_total(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_AMOUNT:
+        raise PydanticCustomError(
+            "invalid_expected_total",
+            f"expected_total must be a whole number from 0 to {MAX_AMOUNT}.",
+        )
+    return value
+
+
 #: A product id, or ``sku:`` followed by the product's sku.
 ProductRefField = Annotated[
     str,
@@ -79,6 +111,24 @@ Quantity = Annotated[
     int,
     PlainValidator(_quantity),
     WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_LINE_QUANTITY}),
+]
+CouponText = Annotated[
+    str,
+    PlainValidator(_coupon),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": COUPON_MAX,
+            "description": "A discount coupon's code as the member typed it (case and hyphens "
+            "do not matter).",
+        }
+    ),
+]
+ExpectedTotal = Annotated[
+    int,
+    PlainValidator(_expected_total),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT}),
 ]
 LineId = Annotated[
     UUID, PlainValidator(_line_id), WithJsonSchema({"type": "string", "format": "uuid"})
@@ -98,6 +148,21 @@ class PurchaseCreate(Strict):
     gift_to: ExternalId | None = Field(
         default=None, description="Another member of the service who receives the goods."
     )
+    coupon: CouponText | None = Field(
+        default=None, description="A discount coupon to apply; it is used up by the purchase."
+    )
+    expected_total: ExpectedTotal | None = Field(
+        default=None,
+        description="Buy only at this total (e.g. the quote's): another is 409 `price_changed`.",
+    )
+
+
+class QuoteCreate(Strict):
+    member: ExternalId = Field(description="The buyer's external id.")
+    lines: Annotated[list[LineIn], AfterValidator(_line_count)] = Field(
+        description=f"1 to {MAX_LINES} lines, as a purchase takes them."
+    )
+    coupon: CouponText | None = Field(default=None, description="A discount coupon to apply.")
 
 
 class CancelCreate(Strict):
@@ -145,8 +210,9 @@ class LineOut(BaseModel):
     kind: str = Field(description="`product`, or `time` bought by the rate card.")
     product_id: UUID | None
     quantity: int = Field(description="Units of the product, or minutes of rate-card time.")
-    unit_price: int
-    amount: int
+    unit_price: int = Field(description="The list price of one unit.")
+    discount: int = Field(description="What discount policies and a coupon took off the line.")
+    amount: int = Field(description="What was paid: unit_price x quantity - discount.")
     status: str = Field(description="active or cancelled.")
     journal_id: UUID | None = Field(description="The spend that paid for the line.")
     reversal_journal_id: UUID | None
@@ -222,3 +288,44 @@ class PurchaseResult(PurchaseOut):
 class PurchaseList(BaseModel):
     data: list[PurchaseOut]
     next_cursor: str | None
+
+
+# --- quotes ---------------------------------------------------------------------------------
+
+
+class AppliedOut(BaseModel):
+    kind: str = Field(description="`policy` or `coupon`.")
+    id: UUID = Field(description="The policy's id, or the coupon campaign's.")
+    version: int = Field(description="The rule's version (a coupon's is 1).")
+    name: str
+    amount: int = Field(description="What it took off (0 for a rule that did not apply).")
+    reason: str = Field(description="Why, in a few English words.")
+
+
+class QuoteLineOut(BaseModel):
+    product_id: UUID
+    sku: str
+    quantity: int
+    unit_price: int = Field(description="The list price of one unit.")
+    list_amount: int
+    discount: int
+    amount: int = Field(description="list_amount - discount.")
+    applied: list[AppliedOut] = Field(description="Each rule's part in the discount, in order.")
+
+
+class CashOut(BaseModel):
+    bonus: int = Field(description="Bonus cash the total would draw now.")
+    paid: int = Field(description="Paid cash the total would draw now.")
+    short: int = Field(description="What the wallet lacks (0: it can pay).")
+
+
+class QuoteOut(BaseModel):
+    member: str
+    currency: str
+    lines: list[QuoteLineOut]
+    list_total: int
+    discount: int = Field(description="Everything taken off, the coupon's part included.")
+    coupon_discount: int
+    total: int = Field(description="What the purchase would cost: list_total - discount.")
+    skipped: list[AppliedOut] = Field(description="Live rules that took nothing off, and why.")
+    cash: CashOut | None

@@ -311,6 +311,39 @@ def product_category_ids(conn: Connection, service_id: UUID, product_id: UUID) -
     return list(rows)
 
 
+def ancestors_of_products(
+    conn: Connection, service_id: UUID, product_ids: Iterable[UUID]
+) -> dict[UUID, frozenset[UUID]]:
+    """For each product, the categories it is placed in and all their ancestors (what a
+    discount rule scoped to a menu subtree matches). Every product asked for has an entry
+    (empty when it is placed nowhere); hidden categories count like visible ones."""
+    wanted = sorted(set(product_ids))
+    if not wanted:
+        return {}
+    parents: dict[UUID, UUID | None] = {
+        row.id: row.parent_id
+        for row in conn.execute(
+            select(categories.c.id, categories.c.parent_id).where(
+                categories.c.service_id == service_id
+            )
+        )
+    }
+    placed: dict[UUID, set[UUID]] = {pid: set() for pid in wanted}
+    for row in conn.execute(
+        select(product_categories.c.product_id, product_categories.c.category_id).where(
+            product_categories.c.product_id.in_(wanted)
+        )
+    ):
+        node: UUID | None = row.category_id
+        # The tree has no cycles (every move checks it); the bound guards a broken row anyway.
+        for _ in range(len(parents) + 1):
+            if node is None or node not in parents or node in placed[row.product_id]:
+                break
+            placed[row.product_id].add(node)
+            node = parents[node]
+    return {pid: frozenset(found) for pid, found in placed.items()}
+
+
 def _placed(conn: Connection, category_id: UUID) -> list[UUID]:
     """The products of a category, in order."""
     rows = conn.execute(

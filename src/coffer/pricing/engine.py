@@ -175,7 +175,7 @@ def _commit(state: _State, active: ActiveRule, amount: int, capped: bool) -> App
         state.budget[active.key] = left - amount
     state.applied.add(active.key)
     reason = describe(active.rule.effect) + (f", {CAPPED}" if capped else "")
-    return Applied(active.key, active.name, amount, reason)
+    return Applied(active.key, active.name, amount, reason, active.rule.effect, capped)
 
 
 def _price_line(state: _State, item: QuoteItem, eligible: Sequence[ActiveRule]) -> list[Applied]:

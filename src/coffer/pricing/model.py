@@ -219,7 +219,12 @@ class Applied:
     key: RuleKey
     name: str
     amount: int
+    #: In English, for logs and the API; pages say it from ``effect`` and ``capped``.
     reason: str
+    #: The effect that took ``amount`` off (None: a bonus, or a rule that did not apply).
+    effect: Effect | None = None
+    #: The rule's budget cut the amount short.
+    capped: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -229,6 +234,8 @@ class Applied:
             "name": self.name,
             "amount": self.amount,
             "reason": self.reason,
+            "effect": None if self.effect is None else _effect_json(self.effect),
+            "capped": self.capped,
         }
 
 

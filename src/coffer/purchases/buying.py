@@ -8,7 +8,13 @@ named crash point between the cash debit and the grant) rolls every one of them 
 Callers resolve the buyer with the application's member rules (``app.member_wallet``: a
 suspended or closed member cannot spend) and pass the member with its wallet. The buyer's
 wallet row is locked first, so one member's purchases and cancellations are serialised: the
-purchase-limit and funds checks still hold when the transaction commits.
+purchase-limit and funds checks, the member's policy uses and its first-purchase fact still
+hold when the transaction commits.
+
+Prices come from the quote engine (:mod:`coffer.purchases.quoting`): the live discount
+policies, whose budgets are locked before pricing, and an optional discount coupon. The
+purchase records each policy's use per line and spends its budget, consumes the coupon, and
+stores the engine's quote (every rule, version, amount and reason) with the purchase.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from uuid import UUID
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
-from coffer.catalog import products as catalog
 from coffer.catalog import time_rates
 from coffer.catalog.model import Product
+from coffer.coupons import redeeming
 from coffer.db.outbox import emit_event
 from coffer.entitlements import grants
 from coffer.kernel.crash import crash_point
@@ -35,26 +41,25 @@ from coffer.kernel.money import parse_amount
 from coffer.ledger import queries as ledger_queries
 from coffer.ledger import service as ledger
 from coffer.ledger.model import WalletRef
+from coffer.pricing import policy_uses
+from coffer.purchases import quoting
 from coffer.purchases.model import (
     LineDraw,
     Pricer,
-    PricingRequest,
     ProductRef,
     Purchase,
     PurchaseLine,
+    Quote,
     Revenue,
     RevenueShare,
+    check_expected_total,
     check_limit,
-    check_line_count,
-    check_quantity,
     check_quote,
     completed_event,
+    engine_price,
     limit_window_start,
     line_revenue,
-    list_price,
     minutes_for,
-    parse_product_ref,
-    purchasable_refusal,
 )
 from coffer.purchases.records import Buyer, insert_revenue, lock_members
 from coffer.purchases.tables import purchase_lines, purchases
@@ -89,45 +94,41 @@ def purchase(
     gift_to: Member | None,
     actor: str,
     now: datetime,
-    pricer: Pricer = list_price,
+    coupon: str | None = None,
+    expected_total: int | None = None,
+    pricer: Pricer = engine_price,
 ) -> Purchase:
     """Buy ``lines`` (product, quantity) for the buyer, or for ``gift_to``: all or nothing.
+
+    Priced by the quote engine with the live policies and the discount ``coupon`` (its text,
+    as typed); ``expected_total``: buy only at this total.
 
     Refusals (nothing written): ``invalid_lines``, ``invalid_product``, ``invalid_quantity``,
     ``product_not_found`` (also another service's product), ``product_not_on_sale``,
     ``product_not_purchasable``, ``recipient_not_found``, ``recipient_closed``,
-    ``purchase_limit_exceeded``, ``insufficient_funds``.
+    ``purchase_limit_exceeded``, ``price_changed``, ``insufficient_funds``, the coupon's
+    refusals and ``coupon_not_applicable`` (the coupon would take nothing off these lines).
     """
     member, wallet = buyer
-    check_line_count(len(lines))
-    parsed = [
-        (ref if isinstance(ref, ProductRef) else parse_product_ref(ref), check_quantity(quantity))
-        for ref, quantity in lines
-    ]
+    resolved = quoting.resolve_lines(conn, service, lines, now)
     recipient = _recipient(service, member, gift_to)
-    bought = [(_product(conn, service, ref), quantity) for ref, quantity in parsed]
-    components: dict[UUID, list[tuple[Product, int]]] = {}
-    for product, quantity in bought:
-        purchasable_refusal(product, now)
-        if product.kind == "package":
-            if product.id not in components:
-                components[product.id] = _components(conn, product, now)
-            most = max(per_unit for _part, per_unit in components[product.id]) * quantity
-            if most > grants.MAX_GRANT_QUANTITY:
-                raise InvalidInput(
-                    "invalid_quantity",
-                    f"{product.sku!r} x{quantity} grants {most} of one component; "
-                    f"at most {grants.MAX_GRANT_QUANTITY} can be granted at once.",
-                )
+    bought, components = list(resolved.bought), resolved.components
+    live = policy_uses.live_policies(conn, service.id)
     limited = any(limit_window_start(p, now) is not None for p, _quantity in bought)
-    if limited or len(bought) > 1 or recipient.id != member.id:
+    if limited or live or coupon is not None or len(bought) > 1 or recipient.id != member.id:
         # Before the checks that read the member's state; a plain one-line purchase for
         # oneself needs no lock of its own: the spend takes it before it reads anything.
         lock_members(conn, member.id, recipient.id)
     _check_limits(conn, member.id, bought, now)
-    request = PricingRequest(service.id, member.id, member.grade, tuple(bought), now)
+    inputs = quoting.engine_inputs(
+        conn, service, member, bought, coupon_code=coupon, now=now, lock=True, live=live
+    )
+    request = inputs.request(service, member, bought, now)
     quote = pricer(request)
     check_quote(quote, request)
+    if inputs.coupon is not None and quote.coupon_discount == 0:
+        raise _not_applicable(quote)
+    check_expected_total(quote, expected_total)
     if len(bought) > 1:  # one line: the spend itself refuses before it writes anything
         _check_funds(conn, wallet, quote.total, now)
 
@@ -145,11 +146,30 @@ def purchase(
             quantity=quantity, unit_price=priced.unit_price, amount=priced.amount,
             status="active", journal_id=journal_id, reversal_journal_id=None,
             cancelled_at=None, entitlement_ids=tuple(granted), draws=draws,
+            discount=priced.discount,
         )  # fmt: skip
         shares = line_revenue(product, priced.amount, components.get(product.id, ()))
         paid.append(_Paid(line, shares, product.sku))
-    return _record(
+    made = _record(
         conn, service, member, recipient, purchase_id, quote.total, quote.as_json(), paid, now
+    )
+    priced_lines = [(p.line.id, q) for p, q in zip(paid, quote.lines, strict=True)]
+    policy_uses.record(conn, service.id, member.id, purchase_id, priced_lines, now)
+    if inputs.coupon is not None:
+        redeeming.use_in_purchase(
+            conn, inputs.coupon, member, purchase_id, quote.coupon_discount, now
+        )
+    return made
+
+
+def _not_applicable(quote: Quote) -> Conflict:
+    """A coupon that would take nothing off is not spent on the purchase."""
+    priced = quote.priced
+    reasons = [] if priced is None else [a.reason for a in priced.skipped if a.key.kind == "coupon"]
+    return Conflict(
+        "coupon_not_applicable",
+        "The coupon takes nothing off these products.",
+        {"reason": reasons[0] if reasons else "nothing off"},
     )
 
 
@@ -163,36 +183,6 @@ def _recipient(service: Service, buyer: Member, gift_to: Member | None) -> Membe
             "recipient_closed", f"Member {gift_to.external_id!r} is closed and cannot receive."
         )
     return gift_to
-
-
-def _product(conn: Connection, service: Service, ref: ProductRef) -> Product:
-    try:
-        if ref.id is not None:
-            product = catalog.get_product(conn, service.id, ref.id)
-        else:
-            assert ref.sku is not None
-            product = catalog.product_by_sku(conn, service.id, ref.sku)
-    except NotFound:
-        product = None
-    if product is None or product.service_id != service.id:
-        raise NotFound(
-            "product_not_found", f"No product {ref} in this service.", {"product": str(ref)}
-        )
-    return product
-
-
-def _components(conn: Connection, package: Product, now: datetime) -> list[tuple[Product, int]]:
-    """A package's components, in a stable order (the split's tie-break), each purchasable."""
-    found = sorted(catalog.package_components(conn, package.id), key=lambda c: c[0].sku)
-    if not found:
-        raise Conflict(
-            "product_not_purchasable",
-            f"Package {package.sku!r} has no components.",
-            {"product": str(package.id), "sku": package.sku, "kind": package.kind},
-        )
-    for component, _quantity in found:
-        purchasable_refusal(component, now, as_component=True)
-    return found
 
 
 _bought_since = (
@@ -313,7 +303,8 @@ def _line_row(line: PurchaseLine) -> dict[str, object]:
     return {
         "id": line.id, "purchase_id": line.purchase_id, "kind": line.kind,
         "product_id": line.product_id, "quantity": line.quantity,
-        "unit_price": line.unit_price, "amount": line.amount, "status": line.status,
+        "unit_price": line.unit_price, "discount": line.discount, "amount": line.amount,
+        "status": line.status,
         "journal_id": line.journal_id, "reversal_journal_id": None, "cancelled_at": None,
         "entitlement_ids": [str(e) for e in line.entitlement_ids],
     }  # fmt: skip

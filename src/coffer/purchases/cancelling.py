@@ -2,6 +2,9 @@
 
 Each line's spend is reversed onto the exact lots it drew, its entitlements are revoked and its
 revenue rows are negated, in the caller's transaction; there is no pro-rata (docs/purchases.md).
+A discounted line refunds what was paid for it (its ``amount``), and the discount policies'
+uses of it are released: the discount goes back to their budgets and no longer counts against
+the member's uses.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from coffer.db.outbox import emit_event
 from coffer.entitlements import grants
 from coffer.kernel.errors import Conflict, InvalidInput, NotFound
 from coffer.ledger import service as ledger
+from coffer.pricing import policy_uses
 from coffer.purchases.model import (
     TIME_CANCEL_WINDOW_SECONDS,
     Purchase,
@@ -87,6 +91,7 @@ def cancel(
         if r.line_id in reversals and r.amount > 0
     ]
     insert_revenue(conn, service.id, found.id, negated)
+    policy_uses.release(conn, reversals, now)
     statuses = [("cancelled" if ln.id in reversals else ln.status) for ln in found.lines]
     status = status_after_cancel(statuses)
     conn.execute(

@@ -5,10 +5,12 @@ No I/O here. ``service`` loads what these rules need and applies what they decid
 Rules worth stating:
 
 - **Pricing seam.** A purchase is priced by a :data:`Pricer`, a function of a
-  :class:`PricingRequest` returning a :class:`Quote`. Today the only pricer is
-  :func:`list_price` (each line at its product's list price); the policies issue plugs its quote
-  engine in here and records the rules it applied in ``Quote.rules``. The quote is stored with
-  the purchase as issued.
+  :class:`PricingRequest` returning a :class:`Quote`. The default is :func:`engine_price`: the
+  quote engine (:func:`coffer.pricing.engine.quote`) over the inputs the request carries (the
+  items with their menus, the member's facts, the live policies, a discount coupon), each line
+  at its list ``unit_price`` less its ``discount``. :func:`list_price` prices at list price
+  only. The quote is stored with the purchase as issued: every rule, version, amount and
+  reason.
 - **Package split.** A package line's amount is split over its components in proportion to
   each component's list price x its quantity in the package, by the **largest remainder**
   method (:func:`split_largest_remainder`): every part is the exact share rounded down, and the
@@ -26,7 +28,7 @@ Rules worth stating:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +38,8 @@ from coffer.catalog.model import Product, is_on_sale
 from coffer.kernel.errors import Conflict, InvalidInput
 from coffer.kernel.money import MAX_AMOUNT
 from coffer.kernel.text import is_storable_text
+from coffer.pricing import engine
+from coffer.pricing.model import ActiveRule, MemberFacts, PricedLine, PricedQuote, QuoteItem
 from coffer.tenancy.model import Member
 
 #: Most lines one purchase may have, and most of one product a line may buy.
@@ -101,15 +105,9 @@ def check_line_count(count: int) -> None:
 # --- pricing --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class QuoteLine:
-    """One priced line: ``amount = unit_price * quantity`` (the table checks it)."""
-
-    product_id: UUID
-    sku: str
-    quantity: int
-    unit_price: int
-    amount: int
+#: One priced line: ``amount = unit_price * quantity - discount`` (the table checks it);
+#: ``unit_price`` is the list price, ``applied`` the rules that took ``discount`` off.
+QuoteLine = PricedLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +118,16 @@ class Quote:
     total: int
     pricer: str = "list_price"
     rules: tuple[str, ...] = ()
+    #: The engine's quote, when the engine priced it (what is stored then).
+    priced: PricedQuote | None = None
+
+    @property
+    def coupon_discount(self) -> int:
+        return 0 if self.priced is None else self.priced.coupon_discount
 
     def as_json(self) -> dict[str, Any]:
+        if self.priced is not None:
+            return {"pricer": self.pricer, **engine.quote_json(self.priced)}
         return {
             "pricer": self.pricer,
             "total": self.total,
@@ -141,13 +147,22 @@ class Quote:
 
 @dataclass(frozen=True, slots=True)
 class PricingRequest:
-    """What a pricer may look at: who buys what, when."""
+    """What a pricer may look at: who buys what, when, and the quote engine's inputs.
+
+    ``items`` are the lines as the engine sees them (with their menus; empty: made from
+    ``lines`` without menus), ``facts`` the member's (None: the grade, not a first purchase),
+    ``rules`` the live policies and ``coupon`` a discount coupon's rule.
+    """
 
     service_id: UUID
     member_id: UUID
     grade: str
     lines: tuple[tuple[Product, int], ...]
     now: datetime
+    items: tuple[QuoteItem, ...] = ()
+    facts: MemberFacts | None = None
+    rules: tuple[ActiveRule, ...] = ()
+    coupon: ActiveRule | None = None
 
 
 #: The seam the policies issue fills: turns a request into a quote.
@@ -157,10 +172,44 @@ Pricer = Callable[[PricingRequest], Quote]
 def list_price(request: PricingRequest) -> Quote:
     """Every line at its product's list price."""
     lines = tuple(
-        QuoteLine(product.id, product.sku, quantity, product.price, product.price * quantity)
+        QuoteLine(product.id, product.sku, quantity, product.price, 0, product.price * quantity)
         for product, quantity in request.lines
     )
     return Quote(lines=lines, total=sum(line.amount for line in lines))
+
+
+def quote_items(
+    lines: Sequence[tuple[Product, int]], menus: Mapping[UUID, frozenset[UUID]] | None = None
+) -> tuple[QuoteItem, ...]:
+    """The engine's items: each line at its product's list price (a package at the package's
+    price, as one item), with the product's menus and their ancestors."""
+    found = menus or {}
+    return tuple(
+        QuoteItem(
+            product_id=product.id,
+            sku=product.sku,
+            unit_price=product.price,
+            quantity=quantity,
+            category_ids=found.get(product.id, frozenset()),
+        )
+        for product, quantity in lines
+    )
+
+
+def engine_price(request: PricingRequest) -> Quote:
+    """The quote engine's price of the request: list price less every discount that applies."""
+    items = request.items or quote_items(request.lines)
+    facts = request.facts or MemberFacts(grade=request.grade)
+    priced = engine.quote(items, facts, request.rules, now=request.now, coupon=request.coupon)
+    return from_priced(priced)
+
+
+def from_priced(priced: PricedQuote) -> Quote:
+    """A :class:`Quote` of the engine's result (which it keeps, to be stored)."""
+    lines = priced.lines
+    keys = {applied.key for line in lines for applied in line.applied}
+    rules = tuple(f"{key.kind}:{key.id}@{key.version}" for key in sorted(keys))
+    return Quote(lines=lines, total=priced.total, pricer="engine", rules=rules, priced=priced)
 
 
 def check_quote(quote: Quote, request: PricingRequest) -> None:
@@ -170,13 +219,30 @@ def check_quote(quote: Quote, request: PricingRequest) -> None:
     if asked != priced:
         raise AssertionError(f"the quote prices {priced}, not the requested {asked}")
     for line in quote.lines:
-        if line.unit_price < 0 or line.amount != line.unit_price * line.quantity:
+        list_amount = line.unit_price * line.quantity
+        if (
+            line.unit_price < 0
+            or not 0 <= line.discount <= list_amount
+            or line.amount != list_amount - line.discount
+            or line.discount != sum(a.amount for a in line.applied)
+        ):
             raise AssertionError(f"inconsistent quote line {line}")
     if quote.total != sum(line.amount for line in quote.lines):
         raise AssertionError("the quote's total is not the sum of its lines")
     if quote.total > MAX_AMOUNT:
         raise InvalidInput(
             "invalid_amount", f"The purchase's total must not exceed {MAX_AMOUNT}.", {}
+        )
+
+
+def check_expected_total(quote: Quote, expected_total: int | None) -> None:
+    """``price_changed`` (409, details: the ``total`` now) when the caller confirmed another
+    total: a changed price buys nothing."""
+    if expected_total is not None and quote.total != expected_total:
+        raise Conflict(
+            "price_changed",
+            "The price changed since it was confirmed.",
+            {"total": quote.total, "expected_total": expected_total},
         )
 
 
@@ -317,6 +383,8 @@ class PurchaseLine:
     cancelled_at: datetime | None
     entitlement_ids: tuple[UUID, ...]
     draws: tuple[LineDraw, ...] = ()
+    #: What discount rules and a coupon took off ``unit_price * quantity``.
+    discount: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +480,8 @@ def completed_event(
                 "product_id": _str(line.product_id),
                 "sku": sku,
                 "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "discount": line.discount,
                 "amount": line.amount,
                 "entitlement_ids": [str(e) for e in line.entitlement_ids],
             }

@@ -51,6 +51,17 @@ def _revenue_row(service_id: UUID, purchase_id: UUID, revenue: Revenue) -> dict[
     }  # fmt: skip
 
 
+def has_purchased(conn: Connection, member_id: UUID) -> bool:
+    """Whether the member has bought anything that is not wholly cancelled (gifts it made
+    count, gifts it received do not): a first-purchase discount is for members without."""
+    found = conn.execute(
+        select(purchases.c.id)
+        .where(purchases.c.member_id == member_id, purchases.c.status != "cancelled")
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def purchase_member_id(conn: Connection, service_id: UUID, purchase_id: UUID) -> UUID:
     """The buyer of a purchase (``purchase_not_found`` in another service)."""
     member_id: UUID | None = conn.execute(
@@ -143,4 +154,5 @@ def _line(conn: Connection, row: RowMapping, with_draws: bool) -> PurchaseLine:
         amount=row["amount"], status=row["status"], journal_id=row["journal_id"],
         reversal_journal_id=row["reversal_journal_id"], cancelled_at=row["cancelled_at"],
         entitlement_ids=tuple(UUID(e) for e in row["entitlement_ids"]), draws=draws,
+        discount=row["discount"],
     )  # fmt: skip

@@ -28,6 +28,7 @@ from coffer.api.purchase_bodies import (
     TimeCreate,
 )
 from coffer.api.responses import BalanceOut
+from coffer.api.routes.quotes import with_coupon_limit
 from coffer.entitlements import grants
 from coffer.kernel.errors import NotFound
 from coffer.ledger import queries
@@ -68,13 +69,20 @@ def _result(
 
 @router.post("/purchases", status_code=201, response_model=PurchaseResult)
 def create_purchase(body: PurchaseCreate, call: IdempotentDep) -> JSONResponse:
-    """Buy products at their list price, for the member or as a gift (`gift_to`).
+    """Buy products for the member or as a gift (`gift_to`), priced like `POST /quotes`:
+    list price less the live discount policies and the discount `coupon` (used up by it).
+
+    The stored `quote` lists every rule that applied (id, version, name, amount, reason); each
+    line has its list `unit_price`, its `discount` and the `amount` paid.
 
     404 `member_not_found`, `product_not_found` (also another service's product),
-    `recipient_not_found`; 409 `member_suspended`, `member_closed`, `recipient_closed`,
-    `product_not_on_sale` (also outside its sale window), `product_not_purchasable` (metered),
-    `purchase_limit_exceeded`; 422 `invalid_product`, `invalid_quantity`, `invalid_lines`,
-    `insufficient_funds` (details: requested, available).
+    `recipient_not_found`, `coupon_not_found`; 409 `member_suspended`, `member_closed`,
+    `recipient_closed`, `product_not_on_sale` (also outside its sale window),
+    `product_not_purchasable` (metered), `purchase_limit_exceeded`, `price_changed` (not the
+    `expected_total`; details: total), `coupon_not_applicable` (it takes nothing off these
+    lines), the coupon's refusals (`coupon_expired`, `coupon_already_redeemed`, …); 422
+    `invalid_product`, `invalid_quantity`, `invalid_lines`, `invalid_coupon_code`,
+    `invalid_expected_total`, `insufficient_funds` (details: requested, available).
     """
     service = call.caller.service
 
@@ -83,11 +91,14 @@ def create_purchase(body: PurchaseCreate, call: IdempotentDep) -> JSONResponse:
         gift_to = _recipient(conn, service, body.gift_to)
         made = buying.purchase(
             conn, service, buyer, [(line.product, line.quantity) for line in body.lines],
-            gift_to=gift_to, actor=call.caller.actor, now=call.now,
+            gift_to=gift_to, actor=call.caller.actor, now=call.now, coupon=body.coupon,
+            expected_total=body.expected_total,
         )  # fmt: skip
         return _result(conn, service, made, buyer[0], *([gift_to] if gift_to else []))
 
-    return call.run(work)
+    return with_coupon_limit(
+        call.runtime.db, service, body.member, body.coupon, call.now, lambda: call.run(work)
+    )
 
 
 def _recipient(conn: Connection, service: Service, external_id: str | None) -> Member | None:
