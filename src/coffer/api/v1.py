@@ -9,9 +9,11 @@ from coffer.api.routes import (
     cash,
     catalog,
     charges,
+    coupons,
     holds,
     members,
     purchases,
+    quotes,
     reads,
     usage,
     webhooks,
@@ -22,6 +24,18 @@ PREFIX = "/api/v1"
 
 def v1_router() -> APIRouter:
     router = APIRouter(prefix=PREFIX, responses=ERROR_RESPONSES)
-    for module in (members, cash, holds, charges, purchases, reads, usage, webhooks, catalog):
+    for module in (
+        members,
+        cash,
+        holds,
+        charges,
+        quotes,
+        purchases,
+        reads,
+        usage,
+        webhooks,
+        catalog,
+        coupons,
+    ):
         router.include_router(module.router)
     return router

@@ -300,6 +300,37 @@ def revoke_line(conn: Connection, purchase_line_id: UUID, now: datetime) -> int:
     return int(done.rowcount)
 
 
+def _listed(conn: Connection, member_id: UUID, ids: list[UUID]) -> list[Entitlement]:
+    """The member's entitlements among ``ids``, after locking the member's wallet."""
+    ledger_store.lock_wallet(conn, member_id)
+    rows = conn.execute(
+        select(entitlements).where(
+            entitlements.c.member_id == member_id, entitlements.c.id.in_(ids)
+        )
+    ).mappings()
+    return [entitlement_of(row) for row in rows]
+
+
+def listed_in_use(conn: Connection, member_id: UUID, ids: list[UUID], now: datetime) -> bool:
+    """As :func:`line_in_use`, for entitlements granted without a purchase line (a coupon)."""
+    return any(entry.in_use(now) for entry in _listed(conn, member_id, ids))
+
+
+def revoke_listed(conn: Connection, member_id: UUID, ids: list[UUID], now: datetime) -> int:
+    """As :func:`revoke_line`, for entitlements granted without a purchase line (a coupon)."""
+    _listed(conn, member_id, ids)
+    done = conn.execute(
+        update(entitlements)
+        .where(
+            entitlements.c.member_id == member_id,
+            entitlements.c.id.in_(ids),
+            entitlements.c.status != "revoked",
+        )
+        .values(status="revoked", updated_at=now)
+    )
+    return int(done.rowcount)
+
+
 def member_entitlements(conn: Connection, member_id: UUID, now: datetime) -> MemberEntitlements:
     """Items with something left, current and future passes, units per quantity product and
     the time balance in minutes."""

@@ -47,6 +47,12 @@ class Forbidden(CofferError):
     status = 403
 
 
+class RateLimited(CofferError):
+    """Too many attempts in a short time (e.g. guessing coupon codes): try again later."""
+
+    status = 429
+
+
 class InsufficientFunds(CofferError):
     """Refused rather than let a wallet go below zero."""
 
