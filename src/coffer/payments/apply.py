@@ -32,6 +32,7 @@ from coffer.payments.gateways.outcomes import (
 from coffer.payments.rechecks import next_check
 from coffer.payments.states import CREDITED_STATUSES, OPEN_STATUSES, may_move
 from coffer.payments.tables import charge_credits
+from coffer.pricing import bonuses
 from coffer.tenancy import service as tenancy
 
 
@@ -126,10 +127,22 @@ def _approve(
             created_at=now,
         )
     )
+    given = bonuses.grant_for_charge(
+        conn, tenancy.get_service(conn, charge.service_id), member, wallet,
+        charge_ref=str(charge.id), amount=charge.amount, method=charge.method,
+        paid_lot_id=granted.lot_id, now=now,
+    )  # fmt: skip
+    detail: dict[str, Any] = {"journal_id": str(granted.journal_id)}
+    if given:
+        detail["bonuses"] = [
+            {"event_id": str(b.event_id), "name": b.event_name, "amount": b.amount,
+             "lot_id": str(b.bonus_lot_id)}
+            for b in given
+        ]  # fmt: skip
     approved = move(
         conn, charge, "approved", now=now, source=source,
         event="deposited" if charge.status == "waiting_for_deposit" else "approved",
-        detail={"journal_id": str(granted.journal_id)},
+        detail=detail,
         payment_key=outcome.payment_key, journal_id=granted.journal_id, lot_id=granted.lot_id,
         approved_at=outcome.approved_at, next_check_at=None,
     )  # fmt: skip

@@ -5,6 +5,11 @@ cash can never be refunded), then the PG cancel runs as a job. A refused cancel 
 back into the same lot and the refund shows why. A charge has at most one refund waiting on its
 PG at a time (a partial unique index says so), which makes a PG's cancel list unambiguous.
 
+A charge that earned event bonus takes it back with the refund, by the service's
+``bonus_refund`` rule (``pricing.bonuses``): in proportion, or the refund is refused
+(``bonus_spent_blocks_refund``, before any cash moves) while the member has spent it. A refused
+cancel puts the bonus back too; a final refund returns it to the event's budget.
+
 Carrier billing (``mobile``) can be cancelled only in the calendar month of the payment (the
 service's time zone); after that a refund is a ``bank_refund``: the cash leaves the wallet at
 once and a person pays the member back by bank transfer.
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -41,6 +47,7 @@ from coffer.payments.charges import (
 from coffer.payments.rechecks import GAVE_UP, next_check
 from coffer.payments.states import REFUND_IN_FLIGHT, ChargeStatus, RefundStatus
 from coffer.payments.tables import refunds
+from coffer.pricing import bonuses
 from coffer.tenancy import service as tenancy
 
 REFUND_JOB = "payments.refund"
@@ -111,12 +118,24 @@ def request_refund(
     wanted = amount if amount is not None else refundable(conn, charge)
     if wanted == 0:
         raise Conflict("refund_exceeds_unspent", "Nothing of this charge is left unspent.")
+    service = tenancy.get_service(conn, charge.service_id)
+    refunded_total = refunded_so_far(conn, charge.id) + wanted
+    # The service's bonus rule may refuse the refund: before any cash moves.
+    bonuses.check_refund(
+        conn, service, paid_lot_id=charge.lot_id, charge_amount=charge.amount,
+        refunded_total=refunded_total, now=now,
+    )  # fmt: skip
     taken = ledger.withdraw_charge(
         conn, wallet, charge.lot_id, amount=wanted, reference=f"refund:{charge.order_id}",
         actor=actor, now=now, reason=reason, external_id=member.external_id,
     )  # fmt: skip
     kind = "pg_cancel" if _pg_can_cancel(charge, now, timezone) else "bank_refund"
     refund_id = uuid7()
+    clawed = bonuses.claw_back_for_refund(
+        conn, service, wallet, paid_lot_id=charge.lot_id, charge_amount=charge.amount,
+        refunded_total=refunded_total, refund_ref=str(refund_id), actor=actor, now=now,
+        external_id=member.external_id,
+    )  # fmt: skip
     conn.execute(
         insert(refunds).values(
             id=refund_id, charge_id=charge.id, service_id=charge.service_id, kind=kind,
@@ -125,13 +144,27 @@ def request_refund(
             created_at=now, updated_at=now,
         )
     )  # fmt: skip
+    detail: dict[str, Any] = {"refund_id": str(refund_id), "amount": wanted}
+    if clawed:
+        detail["bonus_clawed_back"] = sum(c.amount for c in clawed)
     record(conn, charge.id, now, "refund", f"refund_{kind}_requested", charge.status,
-           charge.status, {"refund_id": str(refund_id), "amount": wanted})  # fmt: skip
+           charge.status, detail)  # fmt: skip
     if kind == "pg_cancel":
         enqueue(conn, REFUND_JOB, {"refund_id": str(refund_id)}, now=now, service_id=service_id)
     else:
         _mark_refunded(conn, charge, wanted, now=now, source="refund")
+        bonuses.settle_refund(conn, str(refund_id), now=now)
     return get_refund(conn, refund_id)
+
+
+def refunded_so_far(conn: Connection, charge_id: UUID) -> int:
+    """What of the charge its refunds have taken (done, recorded or with the PG; not refused)."""
+    total = conn.execute(
+        select(func.coalesce(func.sum(refunds.c.amount), 0)).where(
+            refunds.c.charge_id == charge_id, refunds.c.status != "refused"
+        )
+    )
+    return int(total.scalar_one())
 
 
 def _pg_can_cancel(charge: Charge, now: datetime, timezone: str) -> bool:
@@ -204,6 +237,7 @@ def complete(
     charge = charge_by_id(conn, refund.charge_id, lock=True)
     _set(conn, refund, "done", now, transaction_key=transaction_key, next_check_at=None)
     _mark_refunded(conn, charge, refund.amount, now=now, source=source)
+    bonuses.settle_refund(conn, str(refund.id), now=now)
 
 
 def name_cancel(conn: Connection, refund: Refund, transaction_key: str) -> None:
@@ -230,10 +264,16 @@ def refuse(
         conn, wallet, refund.journal_id, actor=f"pg:{charge.pg}", now=now,
         reason=f"{code}: {message}"[:500], external_id=member.external_id,
     )  # fmt: skip
+    restored = bonuses.reverse_for_refund(
+        conn, wallet, str(refund.id), actor=f"pg:{charge.pg}", now=now,
+        reason=f"refund refused: {code}"[:500], external_id=member.external_id,
+    )  # fmt: skip
     _set(conn, refund, "refused", now, reversal_journal_id=back.journal_id,
          failure_code=code[:100], failure_message=message, next_check_at=None)  # fmt: skip
-    record(conn, charge.id, now, source, "refund_refused", charge.status, charge.status,
-           {"refund_id": str(refund.id), "code": code, "message": message})  # fmt: skip
+    detail: dict[str, Any] = {"refund_id": str(refund.id), "code": code, "message": message}
+    if restored:
+        detail["bonus_restored"] = sum(c.amount for c in restored)
+    record(conn, charge.id, now, source, "refund_refused", charge.status, charge.status, detail)
     emit_charge_event(conn, charge, "charge.refund_refused", now)
 
 

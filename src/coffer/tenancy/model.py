@@ -33,6 +33,9 @@ class Service:
     created_at: datetime
     #: Admin grants of at least this amount need a second admin's approval (None: never).
     grant_approval_threshold: int | None = None
+    #: Refunding a charge that earned event bonus: ``pro_rata`` claws the bonus back in
+    #: proportion (what is left of it), ``block`` refuses while the member has spent it.
+    bonus_refund: str = "pro_rata"
 
     def grant_needs_approval(self, amount: int) -> bool:
         threshold = self.grant_approval_threshold

@@ -164,7 +164,8 @@ def charges_list(request: Request, before: str = "") -> HTMLResponse:
     if before and cursor is None:
         return problem(request, "bad_request", 400)
     rt = runtime(request)
-    mine = rt.db.read(lambda conn: charge_views.my_charges(conn, session, cursor))
+    now = rt.clock.now()
+    mine = rt.db.read(lambda conn: charge_views.my_charges(conn, session, cursor, now))
     return member_page(request, session, "cash/charge_list.html", {"mine": mine, "tab": "charge"})
 
 
@@ -251,7 +252,10 @@ async def request_refund(request: Request, charge_id: str) -> Response:
         return problem(request, "not_found", 404)
     except CofferError as error:
         field = "reason" if error.code == "invalid_reason" else "form"
-        message = charge_forms.explain(error, service.currency, _)
+        if error.code == "bonus_spent_blocks_refund":
+            message = _("This charge's bonus has been used, so it cannot be refunded.")
+        else:
+            message = charge_forms.explain(error, service.currency, _)
         state = FormState.failed(values, FormError(field, message))
         return _show_charge(
             request, session, charge_id, context={"form": state}, status_code=error.status

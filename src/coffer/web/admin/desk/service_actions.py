@@ -19,7 +19,13 @@ from coffer.tenancy.model import NewApiKey, Service, new_webhook_secret
 from coffer.web.admin.desk.operator import Operator
 
 #: The settings the admin web edits.
-SETTINGS = ("consumption_order", "timezone", "grant_approval_threshold", "webhook_url")
+SETTINGS = (
+    "consumption_order",
+    "bonus_refund",
+    "timezone",
+    "grant_approval_threshold",
+    "webhook_url",
+)
 
 
 def settings_of(service: Service) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from coffer.kernel.money import currency, format_minor
 from coffer.kernel.text import is_storable_text
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Service, validate_webhook_url
-from coffer.tenancy.tables import CONSUMPTION_ORDERS
+from coffer.tenancy.tables import BONUS_REFUND_RULES, CONSUMPTION_ORDERS
 from coffer.web.admin.auth import AdminContext, require
 from coffer.web.admin.desk import forms, service_actions
 from coffer.web.admin.desk.common import (
@@ -137,6 +137,7 @@ async def _refused(
 _FIELDS = {
     "invalid_timezone": "timezone",
     "invalid_consumption_order": "consumption_order",
+    "invalid_bonus_refund": "bonus_refund",
     "invalid_url": "webhook_url",
     "invalid_amount": "grant_approval_threshold",
     "api_key_not_found": "prefix",
@@ -213,6 +214,10 @@ def _settings(values: dict[str, Any], service: Service, _: Gettext) -> dict[str,
     order = forms.choice(
         text(values, "consumption_order"), CONSUMPTION_ORDERS, _, name="consumption_order"
     )
+    bonus_refund = forms.choice(
+        text(values, "bonus_refund") or service.bonus_refund, BONUS_REFUND_RULES, _,
+        name="bonus_refund",
+    )  # fmt: skip
     zone = text(values, "timezone").strip()
     if zone not in _ZONES:
         raise FormError("timezone", _("Not a known time zone (use a name like Asia/Seoul)."))
@@ -232,6 +237,7 @@ def _settings(values: dict[str, Any], service: Service, _: Gettext) -> dict[str,
             ) from None
     return {
         "consumption_order": order,
+        "bonus_refund": bonus_refund,
         "timezone": zone,
         "grant_approval_threshold": threshold,
         "webhook_url": url,
