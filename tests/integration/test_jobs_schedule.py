@@ -123,6 +123,7 @@ def test_a_scheduler_worker_fires_the_default_schedule(db: Database, clock: Manu
     assert plain.run_once() == 0
     assert scheduler.run_once() == len(DEFAULT_SCHEDULE)
     assert sorted(ran) == [
+        "grades.recompute",
         "idempotency.purge",
         "ledger.audit",
         "ledger.expire_holds",

@@ -15,6 +15,7 @@ from coffer.config import Settings
 from coffer.db import idempotency
 from coffer.db.outbox import WEBHOOK_JOB
 from coffer.entitlements import usage
+from coffer.grades import service as grades
 from coffer.jobs.context import Handler, JobContext
 from coffer.jobs.payments import PaymentJobs
 from coffer.jobs.schedule import (
@@ -22,6 +23,7 @@ from coffer.jobs.schedule import (
     CLOSE_STALE_SESSIONS_JOB,
     EXPIRE_HOLDS_JOB,
     EXPIRE_LOTS_JOB,
+    GRADES_JOB,
     JANITOR_JOB,
     PRUNE_HEALTH_JOB,
     PURGE_IDEMPOTENCY_JOB,
@@ -65,6 +67,7 @@ def default_handlers(
         PURGE_IDEMPOTENCY_JOB: purge_idempotency_keys,
         PURGE_SESSIONS_JOB: purge_sessions,
         CLOSE_STALE_SESSIONS_JOB: close_stale_sessions,
+        GRADES_JOB: recompute_grades,
     }
 
 
@@ -116,6 +119,16 @@ def close_stale_sessions(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Close usage sessions without a report for ``usage.STALE_AFTER``, at their last report."""
     total = _drain(lambda: usage.close_stale(ctx.db, ctx.clock, limit=EXPIRY_BATCH))
     log.info("closed %d stale usage sessions", total)
+
+
+def recompute_grades(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Regrade the members of every service with grade rules (batches; idempotent)."""
+    results = grades.recompute_all(ctx.db, ctx.clock)
+    for service_id, result in results.items():
+        log.info(
+            "grades of service %s: %d changed, %d unchanged, %d overridden",
+            service_id, result.changed, result.unchanged, result.skipped_overridden,
+        )  # fmt: skip
 
 
 def _drain(run_batch: Callable[[], int]) -> int:

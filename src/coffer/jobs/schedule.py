@@ -30,6 +30,7 @@ PURGE_SESSIONS_JOB = "sessions.purge"
 JANITOR_JOB = "payments.janitor"
 PRUNE_HEALTH_JOB = "payments.prune_health"
 CLOSE_STALE_SESSIONS_JOB = "usage.close_stale"
+GRADES_JOB = "grades.recompute"
 
 #: A scheduled run is retried a little; the next firing comes soon anyway.
 SCHEDULED_MAX_ATTEMPTS = 3
@@ -50,6 +51,7 @@ DEFAULT_SCHEDULE: tuple[ScheduleEntry, ...] = (
     ScheduleEntry(JANITOR_JOB, JANITOR_JOB, 60),
     ScheduleEntry(PRUNE_HEALTH_JOB, PRUNE_HEALTH_JOB, 3600),
     ScheduleEntry(CLOSE_STALE_SESSIONS_JOB, CLOSE_STALE_SESSIONS_JOB, 60),
+    ScheduleEntry(GRADES_JOB, GRADES_JOB, 86400),
 )
 
 

@@ -28,7 +28,14 @@ from coffer.tenancy.model import (
     validate_timezone,
     validate_webhook_url,
 )
-from coffer.tenancy.tables import CONSUMPTION_ORDERS, MEMBER_STATUSES, api_keys, members, services
+from coffer.tenancy.tables import (
+    BONUS_REFUND_RULES,
+    CONSUMPTION_ORDERS,
+    MEMBER_STATUSES,
+    api_keys,
+    members,
+    services,
+)
 
 GRADE_MAX = 40
 
@@ -43,6 +50,7 @@ def _service(row: RowMapping) -> Service:
         webhook_url=row["webhook_url"],
         created_at=row["created_at"],
         grant_approval_threshold=row["grant_approval_threshold"],
+        bonus_refund=row["bonus_refund"],
     )
 
 
@@ -90,12 +98,15 @@ def list_services(conn: Connection) -> list[Service]:
 
 
 def update_service_settings(conn: Connection, service_id: UUID, **changes: Any) -> Service:
-    """Change consumption order, time zone, grant approval threshold or webhook endpoint.
+    """Change consumption order, time zone, grant approval threshold, the bonus refund rule or
+    webhook endpoint.
 
-    ``grant_approval_threshold`` is an amount in minor units, or None for "no approval needed".
+    ``grant_approval_threshold`` is an amount in minor units, or None for "no approval needed";
+    ``bonus_refund`` is one of ``BONUS_REFUND_RULES`` (``invalid_bonus_refund``).
     """
     allowed = {
         "consumption_order",
+        "bonus_refund",
         "timezone",
         "webhook_url",
         "webhook_secret",
@@ -108,6 +119,10 @@ def update_service_settings(conn: Connection, service_id: UUID, **changes: Any) 
     if "consumption_order" in changes and changes["consumption_order"] not in CONSUMPTION_ORDERS:
         raise InvalidInput(
             "invalid_consumption_order", f"consumption_order must be one of {CONSUMPTION_ORDERS}"
+        )
+    if "bonus_refund" in changes and changes["bonus_refund"] not in BONUS_REFUND_RULES:
+        raise InvalidInput(
+            "invalid_bonus_refund", f"bonus_refund must be one of {BONUS_REFUND_RULES}"
         )
     if "timezone" in changes:
         validate_timezone(changes["timezone"])
@@ -291,16 +306,30 @@ def set_member_status(
     return get_member(conn, service_id, external_id)
 
 
-def set_member_grade(
-    conn: Connection, service_id: UUID, external_id: str, grade: str, *, now: datetime
-) -> Member:
-    member = get_member(conn, service_id, external_id)
-    conn.execute(
+def change_member_grade(
+    conn: Connection,
+    service_id: UUID,
+    member_id: UUID,
+    grade: str,
+    *,
+    from_grade: str,
+    now: datetime,
+) -> bool:
+    """Set the grade of a member whose grade is still ``from_grade`` (a guarded UPDATE).
+
+    False when the member's grade is no longer ``from_grade`` (someone changed it meanwhile);
+    ``coffer.grades.service.set_grade`` is the one caller, so every change has its history.
+    """
+    result = conn.execute(
         update(members)
-        .where(members.c.id == member.id)
+        .where(
+            members.c.id == member_id,
+            members.c.service_id == service_id,
+            members.c.grade == from_grade,
+        )
         .values(grade=validate_grade(grade), updated_at=now)
     )
-    return get_member(conn, service_id, external_id)
+    return result.rowcount == 1
 
 
 SEARCH_MAX_LIMIT = 200

@@ -11,6 +11,7 @@ from coffer.api.context import RuntimeDep
 from coffer.api.fields import member_key
 from coffer.api.requests import MemberCreate, MemberUpdate
 from coffer.api.responses import MemberOut
+from coffer.grades import service as grades
 from coffer.tenancy import service as tenancy
 
 router = APIRouter(tags=["members"])
@@ -40,6 +41,9 @@ def update_member(
 ) -> MemberOut:
     """Change the grade, or suspend (`suspended`), reactivate (`active`) or close (`closed`).
 
+    A grade change is recorded in the member's grade history (source `api`); when the service
+    has grade rules, the daily recompute may change it again (an override is an admin's).
+
     A closed member cannot be reopened (409 `member_closed`); a member with active holds
     cannot be closed (409 `member_has_active_holds`).
     """
@@ -50,7 +54,11 @@ def update_member(
     def change(conn: Connection) -> MemberOut:
         member = tenancy.get_member(conn, service_id, key)
         if body.grade is not None:
-            member = tenancy.set_member_grade(conn, service_id, key, body.grade, now=now)
+            grades.set_grade(
+                conn, service_id, member, body.grade, source="api", detail=None,
+                actor=caller.actor, now=now,
+            )  # fmt: skip
+            member = tenancy.get_member(conn, service_id, key)
         if body.status is not None and body.status != member.status:
             member = app.change_member_status(
                 conn, caller.service, key, body.status, clock=runtime.clock
