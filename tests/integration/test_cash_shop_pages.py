@@ -235,7 +235,7 @@ def test_the_tabs_link_the_shop_and_my_items(scene: Scene) -> None:
     home = scene.member("alice").get("/cash")
     assert 'href="/cash/shop"' in home
     assert 'href="/cash/items"' in home
-    assert 'class="cash-soon"' in home  # coupons are still to come
+    assert 'href="/cash/coupons"' in home
 
 
 def test_the_menu_shows_visible_categories_only(scene: Scene) -> None:

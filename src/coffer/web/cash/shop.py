@@ -3,10 +3,13 @@
 - ``GET /cash/shop``: the menu (visible categories); ``GET /cash/shop/categories/{id}``: a
   category's subcategories and the products on sale in it;
 - ``GET /cash/shop/products/{id}``: a product (name, description, what it gives, the price);
-- ``GET /cash/shop/products/{id}/confirm?quantity=N``: the price, the balance now and after,
-  and the "buy" button, whose form carries a fresh key;
-- ``POST /cash/shop/products/{id}/buy`` (CSRF, ``quantity``, ``key``, ``total``): the purchase,
-  once per key (a double submit finds the first purchase), then ``303`` to its page;
+- ``GET /cash/shop/products/{id}/confirm?quantity=N[&coupon=CODE]``: the quote (list price,
+  each discount that applied and why, the coupon's part, the total, what it draws from bonus
+  and paid cash), the balance now and after, a coupon box (a refused coupon's reason beside
+  it) and the "buy" button, whose form carries a fresh key, the coupon and the total;
+- ``POST /cash/shop/products/{id}/buy`` (CSRF, ``quantity``, ``key``, ``total``, ``coupon``):
+  the purchase at exactly that total, once per key (a double submit finds the first
+  purchase), then ``303`` to its page;
 - ``GET /cash/shop/purchases/{id}``: a purchase of the member's, with what it granted;
 - ``GET /cash/items``: "My items": passes with their end times, quantities, play time, items,
   and the latest purchases.
@@ -19,20 +22,27 @@ again with the reason, and nothing is bought.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter
+from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from coffer.coupons import redeeming
+from coffer.coupons.model import FAILED_ATTEMPT_CODES
 from coffer.kernel.errors import CofferError, NotFound
 from coffer.kernel.ids import uuid7
+from coffer.pricing.choice import percent
+from coffer.pricing.model import Effect
 from coffer.purchases.model import MAX_LINE_QUANTITY
 from coffer.tenancy.cash_sessions import CashSession
 from coffer.web.admin.desk.common import parse_id
 from coffer.web.admin.desk.forms import FormError, Gettext, text
 from coffer.web.admin.rendering import translator
-from coffer.web.cash import shop_views
+from coffer.web.cash import coupon_views, shop_views
 from coffer.web.cash.context import current_session, posted_form, runtime
 from coffer.web.cash.pages import member_page
 from coffer.web.cash.problems import problem
@@ -125,8 +135,10 @@ def _product(
 
 
 @router.get("/shop/products/{product_id}/confirm")
-def shop_confirm(request: Request, product_id: str, quantity: str = "1") -> HTMLResponse:
-    """The price, the balance now and the balance after, and the button that buys."""
+def shop_confirm(
+    request: Request, product_id: str, quantity: str = "1", coupon: str = ""
+) -> HTMLResponse:
+    """The quote, the balance now and the balance after, the coupon box and the button."""
     session = current_session(request, touch=True)
     if session is None:
         return problem(request, "no_session", 401)
@@ -137,7 +149,7 @@ def shop_confirm(request: Request, product_id: str, quantity: str = "1") -> HTML
             request, session, product_id, errors={"quantity": error.message},
             quantity=quantity, status_code=422,
         )  # fmt: skip
-    return _confirm(request, session, product_id, count)
+    return _confirm(request, session, product_id, count, coupon=coupon)
 
 
 def _confirm(
@@ -146,6 +158,7 @@ def _confirm(
     product_id: str,
     quantity: int,
     *,
+    coupon: str = "",
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
@@ -155,16 +168,66 @@ def _confirm(
     rt = runtime(request)
     now = rt.clock.now()
     try:
-        quote = rt.db.read(lambda conn: shop_views.confirmation(conn, session, pid, quantity, now))
+        quote = rt.db.read(
+            lambda conn: shop_views.confirmation(conn, session, pid, quantity, now, coupon=coupon)
+        )
     except NotFound:
         return problem(request, "not_found", 404)
-    if not quote.view.buyable:
-        return problem(request, "not_found", 404)
-    context = {"quote": quote, "key": uuid7().hex, "error": error}
+    except CofferError as refused:  # cannot be bought now: the product page says why
+        message = explain(refused, session.service.currency, translator(request))
+        return _product(
+            request, session, product_id, errors={"quantity": message}, quantity=str(quantity),
+            status_code=refused.status,
+        )  # fmt: skip
+    _ = translator(request)
+    service = session.service
+    coupon_error = None
+    if quote.coupon_error is not None:
+        _count_failed(request, session, quote.coupon_error)
+        coupon_error = coupon_views.refusal(quote.coupon_error, service.timezone, _)
+        status_code = status_code if status_code != 200 else quote.coupon_error.status
+    context = {
+        "quote": quote, "key": uuid7().hex, "error": error, "coupon_error": coupon_error,
+        "reason": reason_words(service.currency, _),
+    }  # fmt: skip
     return _page(request, session, "cash/shop_confirm.html", context, status_code)
 
 
-def explain(error: CofferError, code: str, _: Gettext) -> str:
+def _count_failed(request: Request, session: CashSession, error: CofferError) -> None:
+    """A code tried in the coupon box that does not work counts against the member's attempt
+    limit, as on the Coupons tab (guessing codes here gets the same 429)."""
+    if error.code in FAILED_ATTEMPT_CODES:
+        rt = runtime(request)
+        now = rt.clock.now()
+        service_id, member_id, code = session.service.id, session.member.id, error.code
+        rt.db.write(
+            lambda conn: redeeming.record_failed_attempt(conn, service_id, member_id, code, now)
+        )
+
+
+def reason_words(currency: str, _: Gettext) -> Callable[[Effect | None, bool, str], str]:
+    """A function saying what a rule took off, in the member's language, from its effect
+    (the English ``fallback`` when there is none)."""
+
+    def say(effect: Effect | None, capped: bool, fallback: str) -> str:
+        if effect is None:
+            return fallback
+        if effect.kind == "percent_off":
+            words = _("%(percent)s off") % {"percent": percent(effect.value)}
+        elif effect.kind == "amount_off":
+            words = _("%(amount)s off each") % {"amount": money(effect.value, currency)}
+        elif effect.kind == "fixed_price":
+            words = _("%(amount)s each") % {"amount": money(effect.value, currency)}
+        else:
+            words = _("buy %(buy)s, get %(get)s free") % {"buy": effect.buy, "get": effect.get}
+        if capped:
+            return _("%(reason)s (up to the promotion's budget)") % {"reason": words}
+        return words
+
+    return say
+
+
+def explain(error: CofferError, code: str, _: Gettext, timezone: str = "Asia/Seoul") -> str:
     """A refused purchase, in the member's words."""
     details = error.details
     known = {
@@ -180,6 +243,10 @@ def explain(error: CofferError, code: str, _: Gettext) -> str:
     if error.code == "price_changed" and isinstance(details.get("total"), int):
         return _("The price has changed: it is now %(amount)s. Check it and buy again.") % {
             "amount": money(details["total"], code)
+        }
+    if error.code.startswith("coupon_") or error.code == "invalid_coupon_code":
+        return _("The coupon could not be used: %(reason)s") % {
+            "reason": coupon_views.refusal(error, timezone, _)
         }
     return known.get(error.code) or _("The purchase could not be made. Please try again.")
 
@@ -207,20 +274,25 @@ async def shop_buy(request: Request, product_id: str) -> Response:
         )  # fmt: skip
     rt = runtime(request)
     now = rt.clock.now()
-    key = text(values, "key")
+    key, coupon = text(values, "key"), text(values, "coupon")
+
+    def work(conn: Connection) -> UUID:
+        return shop_views.buy(
+            conn, session, pid, quantity, key=key, confirmed_total=total, coupon=coupon, now=now
+        )
+
     try:
-        purchase_id = rt.db.write(
-            lambda conn: shop_views.buy(
-                conn, session, pid, quantity, key=key, confirmed_total=total, now=now
-            )
+        purchase_id = redeeming.with_attempt_limit(
+            rt.db, session.service.id, session.member.id, now, lambda: rt.db.write(work)
         )
-    except NotFound:
-        return problem(request, "not_found", 404)
     except CofferError as error:
-        message = explain(error, session.service.currency, _)
+        if error.code in ("not_found", "product_not_found"):
+            return problem(request, "not_found", 404)
+        message = explain(error, session.service.currency, _, session.service.timezone)
         return _confirm(
-            request, session, product_id, quantity, error=message, status_code=error.status
-        )
+            request, session, product_id, quantity, coupon=coupon, error=message,
+            status_code=error.status,
+        )  # fmt: skip
     return RedirectResponse(f"/cash/shop/purchases/{purchase_id}", status_code=303)
 
 
@@ -239,7 +311,9 @@ def shop_purchase(request: Request, purchase_id: str) -> HTMLResponse:
         view = rt.db.read(lambda conn: shop_views.my_purchase(conn, session, found, now))
     except NotFound:
         return problem(request, "not_found", 404)
-    return _page(request, session, "cash/shop_result.html", {"view": view, "now": now})
+    context = {"view": view, "now": now,
+               "reason": reason_words(session.service.currency, translator(request))}  # fmt: skip
+    return _page(request, session, "cash/shop_result.html", context)
 
 
 @router.get("/items")

@@ -4,9 +4,14 @@ transaction and scoped to the signed-in member and the service.
 - the menu is the catalog's tree with hidden categories (and their subtrees) left out; a
   category page lists its subcategories and the products on sale in it, in the menu's order;
 - a product page shows a product on sale now (anything else is "not found");
-- a purchase goes through :func:`coffer.purchases.buying.purchase` at list price, once per
+- the confirmation prices the line with :func:`coffer.purchases.quoting.quote` (the live
+  discount policies, and a discount coupon when the member typed one): list price, every rule
+  that applied, the coupon's part, the total and what it draws from bonus and paid cash. A
+  coupon the quote refuses is shown beside the coupon box and the price is shown without it;
+- a purchase goes through :func:`coffer.purchases.buying.purchase` (with the coupon), once per
   confirmation form: the form's key is claimed in the idempotency table in the purchase's own
-  transaction, so a second submission finds the first purchase instead of buying again;
+  transaction, so a second submission finds the first purchase instead of buying again. The
+  purchase is made only at the total the member confirmed (``price_changed`` otherwise);
 - a purchase page shows only a purchase the member made or received.
 """
 
@@ -28,10 +33,11 @@ from coffer.catalog.shop_queries import products_by_ids
 from coffer.db import idempotency
 from coffer.entitlements import grants
 from coffer.entitlements.model import Entitlement, MemberEntitlements
-from coffer.kernel.errors import Conflict, InvalidInput, NotFound
+from coffer.kernel.errors import CofferError, Conflict, InvalidInput, NotFound
 from coffer.ledger import queries
 from coffer.ledger.model import Balance
-from coffer.purchases import buying, records
+from coffer.pricing.model import Applied, Effect, PricedQuote, parse_effect
+from coffer.purchases import buying, quoting, records
 from coffer.purchases.model import NOT_PURCHASABLE, Purchase, PurchaseLine
 from coffer.tenancy.cash_sessions import CashSession
 
@@ -39,6 +45,8 @@ from coffer.tenancy.cash_sessions import CashSession
 RECENT_PURCHASES = 10
 #: The confirmation form's key: 32 hex digits, made when the page is shown.
 _KEY = re.compile(r"[0-9a-f]{32}")
+#: The longest coupon text the coupon box takes (codes are 16 characters, public ones 32).
+COUPON_MAX = 64
 
 
 def _not_found() -> NotFound:
@@ -125,13 +133,40 @@ def product_page(
     return ProductView(product, components, queries.balance(conn, session.member.id, now))
 
 
+def coupon_text(raw: str) -> str:
+    """What the member typed in the coupon box, trimmed ("" for none); longer than any code
+    could be is refused as malformed."""
+    value = raw.strip()
+    if len(value) > COUPON_MAX:
+        raise InvalidInput("invalid_coupon_code", "This is not a coupon code.")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Confirmation:
-    """The confirmation page: what it costs and what is left after."""
+    """The confirmation page: the quote, what it draws and what is left after."""
 
     view: ProductView
     quantity: int
-    total: int
+    priced: PricedQuote
+    #: The coupon applied ("" for none).
+    coupon: str = ""
+    #: The coupon the member typed and the quote refused, with the refusal.
+    refused_coupon: str = ""
+    coupon_error: CofferError | None = None
+
+    @property
+    def total(self) -> int:
+        return self.priced.total
+
+    @property
+    def policies(self) -> list[Applied]:
+        """The discount policies that took something off, line by line."""
+        return [a for line in self.priced.lines for a in line.applied if a.key.kind != "coupon"]
+
+    @property
+    def coupons(self) -> list[Applied]:
+        return [a for line in self.priced.lines for a in line.applied if a.key.kind == "coupon"]
 
     @property
     def after(self) -> int:
@@ -142,11 +177,44 @@ class Confirmation:
         return self.after >= 0
 
 
+def _quote(
+    conn: Connection, session: CashSession, product: Product, quantity: int, coupon: str,
+    now: datetime,
+) -> PricedQuote:  # fmt: skip
+    member, wallet = app.member_wallet(conn, session.service, session.member.external_id,
+                                       spending=False)  # fmt: skip
+    return quoting.quote(
+        conn, session.service, member, wallet, [(product.id, quantity)],
+        coupon_code=coupon or None, now=now,
+    )  # fmt: skip
+
+
 def confirmation(
-    conn: Connection, session: CashSession, product_id: UUID, quantity: int, now: datetime
+    conn: Connection,
+    session: CashSession,
+    product_id: UUID,
+    quantity: int,
+    now: datetime,
+    *,
+    coupon: str = "",
 ) -> Confirmation:
+    """The quote for ``quantity`` of the product, with ``coupon`` when one was typed; a coupon
+    the quote refuses leaves the price without it and the refusal beside the box."""
     view = product_page(conn, session, product_id, now)
-    return Confirmation(view, quantity, view.product.price * quantity)
+    if not view.buyable:
+        raise _not_found()
+    if not coupon:
+        return Confirmation(view, quantity, _quote(conn, session, view.product, quantity, "", now))
+    try:
+        code = coupon_text(coupon)
+        priced = _quote(conn, session, view.product, quantity, code, now)
+        if priced.coupon_discount == 0:
+            # A purchase refuses a coupon that takes nothing off: say so before the button.
+            raise Conflict("coupon_not_applicable", "The coupon takes nothing off this.")
+    except CofferError as error:
+        plain = _quote(conn, session, view.product, quantity, "", now)
+        return Confirmation(view, quantity, plain, "", coupon, error)
+    return Confirmation(view, quantity, priced, code)
 
 
 def _scoped(member_id: UUID, key: str) -> str:
@@ -161,18 +229,23 @@ def buy(
     *,
     key: str,
     confirmed_total: int,
+    coupon: str = "",
     now: datetime,
 ) -> UUID:
-    """Buy ``quantity`` of the product at list price, once per ``key``; the purchase's id.
+    """Buy ``quantity`` of the product with the ``coupon`` (if any) at the total the member
+    confirmed, once per ``key``; the purchase's id.
 
-    409 ``price_changed`` when the total is no longer the one the member confirmed; 422
-    ``form_expired`` for a key that is malformed or was used for another purchase; the
-    purchase's own refusals (``insufficient_funds``, ``purchase_limit_exceeded``, …).
+    409 ``price_changed`` when the total is no longer the one the member confirmed (nothing is
+    bought); 422 ``form_expired`` for a key that is malformed or was used for another purchase;
+    the coupon's refusals (``coupon_expired``, …) and the purchase's own
+    (``insufficient_funds``, ``purchase_limit_exceeded``, …).
     """
     if not _KEY.fullmatch(key):
         raise InvalidInput("form_expired", "The confirmation form has expired.")
+    code = coupon_text(coupon)
     service, member = session.service, session.member
-    fingerprint = hashlib.sha256(f"{member.id}|{product_id}|{quantity}".encode()).hexdigest()
+    form = f"{member.id}|{product_id}|{quantity}|{code}|{confirmed_total}"
+    fingerprint = hashlib.sha256(form.encode()).hexdigest()
     try:
         stored = idempotency.claim(conn, service.id, _scoped(member.id, key), fingerprint, now)
     except idempotency.KeyReused:
@@ -180,16 +253,11 @@ def buy(
     if stored is not None:
         return UUID(str(stored.body["purchase_id"]))
     product = product_page(conn, session, product_id, now).product
-    if product.price * quantity != confirmed_total:
-        raise Conflict(
-            "price_changed",
-            "The price changed since you confirmed.",
-            {"total": product.price * quantity},
-        )
     buyer = app.member_wallet(conn, service, member.external_id, spending=True)
     made = buying.purchase(
         conn, service, buyer, [(product.id, quantity)], gift_to=None,
-        actor=f"member:{member.external_id}", now=now,
+        actor=f"member:{member.external_id}", now=now, coupon=code or None,
+        expected_total=confirmed_total,
     )  # fmt: skip
     idempotency.record(
         conn, service.id, _scoped(member.id, key), 303, {"purchase_id": str(made.id)}
@@ -201,10 +269,27 @@ def buy(
 
 
 @dataclass(frozen=True, slots=True)
+class Discount:
+    """One rule's part in a bought line's price, as the purchase recorded it in its quote."""
+
+    name: str
+    amount: int
+    reason: str
+    coupon: bool
+    effect: Effect | None = None
+    capped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LineView:
     line: PurchaseLine
     product: Product | None
     granted: list[Entitlement]
+    discounts: tuple[Discount, ...] = ()
+
+    @property
+    def list_amount(self) -> int:
+        return self.line.unit_price * self.line.quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +298,56 @@ class PurchaseView:
     lines: list[LineView]
     products: dict[UUID, Product]
     balance: Balance
+
+    @property
+    def discount(self) -> int:
+        return sum(d.amount for lv in self.lines for d in lv.discounts)
+
+    @property
+    def list_total(self) -> int:
+        return sum(lv.list_amount for lv in self.lines)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _effect(value: object) -> Effect | None:
+    """A recorded effect (None: recorded before effects were, or unreadable)."""
+    try:
+        return parse_effect(value)
+    except InvalidInput:
+        return None
+
+
+def recorded_discounts(purchase: Purchase) -> dict[UUID, tuple[Discount, ...]]:
+    """The discounts of each line (by line id) from the quote the purchase was charged at.
+
+    The quote's lines are matched to the purchase's lines by product, in order; a purchase
+    recorded without a quote (or at list price) has none.
+    """
+    quote = purchase.quote if isinstance(purchase.quote, dict) else {}
+    quoted = [q for q in quote.get("lines") or [] if isinstance(q, dict)]
+    found: dict[UUID, tuple[Discount, ...]] = {}
+    for line in purchase.lines:
+        match = next((q for q in quoted if q.get("product_id") == str(line.product_id)), None)
+        if match is None:
+            continue
+        quoted.remove(match)
+        applied = [a for a in match.get("applied") or [] if isinstance(a, dict)]
+        found[line.id] = tuple(
+            Discount(
+                name=str(a.get("name", "")),
+                amount=_int(a.get("amount")),
+                reason=str(a.get("reason", "")),
+                coupon=a.get("kind") == "coupon",
+                effect=_effect(a.get("effect")),
+                capped=a.get("capped") is True,
+            )
+            for a in applied
+            if _int(a.get("amount")) > 0
+        )
+    return found
 
 
 def my_purchase(
@@ -230,8 +365,14 @@ def my_purchase(
     ids = [line.product_id for line in found.lines]
     ids += [e.product_id for entries in granted.values() for e in entries]
     named = products_by_ids(conn, session.service.id, ids)
+    discounts = recorded_discounts(found)
     lines = [
-        LineView(line, named.get(line.product_id) if line.product_id else None, granted[line.id])
+        LineView(
+            line,
+            named.get(line.product_id) if line.product_id else None,
+            granted[line.id],
+            discounts.get(line.id, ()),
+        )
         for line in found.lines
     ]
     return PurchaseView(found, lines, named, queries.balance(conn, member.id, now))

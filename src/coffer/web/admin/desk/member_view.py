@@ -17,6 +17,8 @@ from coffer.approvals import service as approvals
 from coffer.approvals.model import GrantApproval
 from coffer.catalog.model import Product
 from coffer.catalog.shop_queries import products_by_ids
+from coffer.coupons import redeeming
+from coffer.coupons.model import MemberCoupons
 from coffer.entitlements import grants
 from coffer.entitlements.model import MemberEntitlements
 from coffer.kernel.ids import uuid7
@@ -33,6 +35,7 @@ from coffer.tenancy.model import Member, Service
 from coffer.web.admin.charge_labels import CHARGE_STATUS_LABELS, STATUS_TONES
 from coffer.web.admin.desk import forms
 from coffer.web.admin.desk.forms import FormError, FormState, Gettext
+from coffer.web.admin.grades.member_section import MemberGrade, load_member_grade
 from coffer.web.admin.pg.labels import METHOD_LABELS
 
 HISTORY_PAGE = 20
@@ -211,6 +214,10 @@ class MemberView:
     more_charges: bool
     #: Entitlements and purchases (None when the page is shown without them).
     owned: Owned | None = None
+    #: The grade section: override and grade history (None when shown without it).
+    grade: MemberGrade | None = None
+    #: Coupons issued to the member and the member's redemptions (``_member_coupons.html``).
+    coupons: MemberCoupons | None = None
 
 
 def load_member(
@@ -239,4 +246,6 @@ def load_member(
         charges=[RecentCharge.of(charge) for charge in recent.charges],
         more_charges=recent.next_cursor is not None,
         owned=load_owned(conn, service, member, now),
+        grade=load_member_grade(conn, member, now),
+        coupons=redeeming.member_coupons(conn, member),
     )
