@@ -99,7 +99,8 @@ def charge_by_card(base: str, api_key: str, banner: str) -> None:
     assert back.status_code == 303
     assert "status=approved" in back.headers["location"]
     balance = api.get("/api/v1/members/alice/balance").json()
-    assert balance["paid"] == 60_000
+    # The demo's charge event gives 5 % bonus from 10,000 charged.
+    assert (balance["paid"], balance["bonus"]) == (60_000, 3_500 + 500)
 
 
 def buy_from_the_demo_shop(base: str, api_key: str) -> None:
@@ -114,8 +115,18 @@ def buy_from_the_demo_shop(base: str, api_key: str) -> None:
         headers={"Idempotency-Key": "e2e-purchase-1"},
     )
     assert bought.status_code == 201, bought.text
+    # The demo's "first purchase 10% off" policy applies, and the purchase says so.
+    assert bought.json()["total"] == 7_200, bought.text
+    (rule,) = bought.json()["quote"]["lines"][0]["applied"]
+    assert (rule["name"], rule["amount"]) == ("First purchase 10% off", 800)
     owned = api.get("/members/alice/entitlements").json()
     assert owned["time_minutes"] == 300, owned
+    redeemed = api.post(
+        "/members/alice/coupons", json={"code": "welcome-coffer"},
+        headers={"Idempotency-Key": "e2e-coupon-1"},
+    )  # fmt: skip
+    assert redeemed.status_code == 201, redeemed.text
+    assert redeemed.json()["balance"]["bonus"] == 1_000  # bonus was spent first on the pack
 
 
 def test_readme_walkthrough(server: tuple[str, str], env: dict[str, str]) -> None:

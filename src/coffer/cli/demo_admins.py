@@ -17,6 +17,7 @@ DEMO_ADMINS: tuple[tuple[str, str, str], ...] = (
     ("superuser@coffer.example", "superuser", "demo-superuser"),
     ("operator@coffer.example", "operator", "demo-operator"),
     ("cs@coffer.example", "cs", "demo-cs-agent"),
+    ("marketer@coffer.example", "marketer", "demo-marketer"),
     ("viewer@coffer.example", "viewer", "demo-viewer-1"),
 )
 

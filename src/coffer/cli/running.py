@@ -17,6 +17,7 @@ from coffer.cli.demo import ensure_demo
 from coffer.cli.demo_admins import ensure_demo_admins
 from coffer.cli.demo_catalog import ensure_demo_catalog
 from coffer.cli.demo_pg import connect_demo_service, start_sandbox_pg
+from coffer.cli.demo_promotions import DISCOUNT_CODE, WELCOME_CODE, ensure_demo_promotions
 from coffer.jobs.handlers import default_handlers
 from coffer.jobs.worker import Worker
 from coffer.migrations import upgrade
@@ -63,6 +64,7 @@ def up(
     upgrade(rt.db.engine)
     demo = ensure_demo(rt)
     ensure_demo_catalog(rt, UUID(demo["service_id"]))
+    ensure_demo_promotions(rt, UUID(demo["service_id"]))
     host = host or rt.settings.host
     port = port or rt.settings.port
     base = f"http://{host}:{port}"
@@ -110,6 +112,8 @@ def _banner(
             f"  admin web:      {base}/admin  (demo logins, demo only:)",
             *logins,
             f"  cash web:       {member_link(rt, UUID(service_id), 'alice', base)}",
+            f"  coupons:        {WELCOME_CODE} (1,000 bonus cash), {DISCOUNT_CODE} (10% off at "
+            "checkout)",
             "                  (member alice; the link is valid 5 minutes — a fresh one: "
             f"coffer cash link --service {service_id} --member alice)",
             *(
