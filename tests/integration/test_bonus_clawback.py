@@ -24,7 +24,8 @@ from coffer.kernel.clock import ManualClock
 from coffer.kernel.errors import Conflict, InvalidInput
 from coffer.ledger import takebacks
 from coffer.ledger.tables import journals, lots
-from coffer.payments.charges import timeline
+from coffer.payments import refunds as refunds_module
+from coffer.payments.charges import charge_by_id, timeline
 from coffer.payments.tables import refunds
 from coffer.pricing import bonuses
 from coffer.pricing.tables import bonus_clawbacks
@@ -87,6 +88,29 @@ def test_a_full_refund_claws_back_the_whole_bonus(db: Database, clock: ManualClo
     assert budget_spent(scene, event.id) == 0
     stats = db.read(lambda c: bonuses.event_stats(c, event.id))
     assert (stats.issued, stats.clawed_back, stats.net) == (1_000, 1_000, 0)
+    assert_invariants(db)
+
+
+def test_a_second_completion_of_a_refund_changes_nothing(db: Database, clock: ManualClock) -> None:
+    """A replayed PG answer (the job and the janitor both saw the cancel) completes once: the
+    charge's refunded amount and the event's budget move once."""
+    scene = new_scene(db, clock)
+    event = new_event(scene, TEN_PERCENT, budget=5_000)
+    done = charge(scene, "m0", 10_000)
+    asked = refund(scene, done, 4_000)
+    pg_cancelled(scene, asked.id)
+    after_first = (
+        db.read(lambda c: refunds_module.get_refund(c, asked.id)).status,
+        db.read(lambda c: charge_by_id(c, done.id)).refunded,
+        budget_spent(scene, event.id),
+    )
+    assert after_first == ("done", 4_000, 1_000 - 400)
+    pg_cancelled(scene, asked.id)
+    assert (
+        db.read(lambda c: refunds_module.get_refund(c, asked.id)).status,
+        db.read(lambda c: charge_by_id(c, done.id)).refunded,
+        budget_spent(scene, event.id),
+    ) == after_first
     assert_invariants(db)
 
 

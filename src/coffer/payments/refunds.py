@@ -233,9 +233,20 @@ def mark_sending(conn: Connection, refund_id: UUID, now: datetime) -> Refund | N
 def complete(
     conn: Connection, refund: Refund, transaction_key: str | None, *, source: str, now: datetime
 ) -> None:
-    """The PG cancelled the refund's amount: the refund is done and the charge shows it."""
+    """The PG cancelled the refund's amount: the refund is done and the charge shows it.
+
+    Once per refund: the move to ``done`` is guarded on the refund still being in flight, so
+    a second completion (a racing janitor, a replayed answer) changes nothing.
+    """
     charge = charge_by_id(conn, refund.charge_id, lock=True)
-    _set(conn, refund, "done", now, transaction_key=transaction_key, next_check_at=None)
+    finished = conn.execute(
+        update(refunds)
+        .where(refunds.c.id == refund.id, refunds.c.status.in_(sorted(REFUND_IN_FLIGHT)))
+        .values(status="done", updated_at=now, transaction_key=transaction_key,
+                next_check_at=None)
+    )  # fmt: skip
+    if finished.rowcount != 1:
+        return
     _mark_refunded(conn, charge, refund.amount, now=now, source=source)
     bonuses.settle_refund(conn, str(refund.id), now=now)
 
