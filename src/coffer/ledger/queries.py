@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, Exists, and_, case, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
 from coffer.kernel.errors import InvalidInput, NotFound
@@ -322,3 +322,21 @@ def has_other_charge_lot(conn: Connection, member_id: UUID, lot_id: UUID) -> boo
         .limit(1)
     ).first()
     return found is not None
+
+
+def earlier_charge_lot(lot_id: ColumnElement[Any], member_id: ColumnElement[Any]) -> Exists:
+    """SQL for "the member had a paid ``charge`` lot before lot ``lot_id``" (older, or as old
+    with a smaller id), correlated to the caller's columns: a past charge's first-charge fact
+    as :func:`has_other_charge_lot` saw it then."""
+    mine, earlier = lots.alias("mine"), lots.alias("earlier")
+    return exists().where(
+        mine.c.id == lot_id,
+        earlier.c.member_id == member_id,
+        earlier.c.kind == "paid",
+        earlier.c.source == "charge",
+        earlier.c.id != mine.c.id,
+        or_(
+            earlier.c.created_at < mine.c.created_at,
+            and_(earlier.c.created_at == mine.c.created_at, earlier.c.id < mine.c.id),
+        ),
+    )

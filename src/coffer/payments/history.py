@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from coffer.ledger.tables import lots
+from coffer.ledger import queries as ledger_queries
 from coffer.payments.tables import charges
 from coffer.tenancy.tables import members
 
@@ -43,18 +43,7 @@ def approved_charges_between(
     conn: Connection, service_id: UUID, since: datetime, until: datetime
 ) -> list[PastCharge]:
     """The charges credited in ``[since, until)``, oldest first (by approval time, then id)."""
-    mine, earlier = lots.alias("mine"), lots.alias("earlier")
-    before = exists().where(
-        mine.c.id == charges.c.lot_id,
-        earlier.c.member_id == charges.c.member_id,
-        earlier.c.kind == "paid",
-        earlier.c.source == "charge",
-        earlier.c.id != mine.c.id,
-        or_(
-            earlier.c.created_at < mine.c.created_at,
-            and_(earlier.c.created_at == mine.c.created_at, earlier.c.id < mine.c.id),
-        ),
-    )
+    before = ledger_queries.earlier_charge_lot(charges.c.lot_id, charges.c.member_id)
     rows = conn.execute(
         select(
             charges.c.id, charges.c.member_id, members.c.external_id, members.c.grade,

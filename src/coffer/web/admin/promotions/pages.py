@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from coffer.kernel.errors import CofferError, NotFound
+from coffer.pricing.usage import Usage, event_usage, policy_usage
 from coffer.pricing.versioned import Version, Versioned
-from coffer.simulation.usage import Usage, event_usage, policy_usage
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Service
 from coffer.web.admin.auth import AdminContext

@@ -1,4 +1,4 @@
-"""What live rules have actually given so far, to set beside a simulation (read only)."""
+"""What live policies and events have actually given so far (read only; for the pages)."""
 
 from __future__ import annotations
 
