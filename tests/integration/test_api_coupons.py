@@ -118,6 +118,7 @@ def test_429_after_ten_failures(acme: Tenant, world: World) -> None:
     limited = acme.post("/members/alice/coupons", {"code": good})
     assert (limited.status_code, error_code(limited)) == (429, "too_many_coupon_attempts")
     assert limited.json()["error"]["details"] == {"retry_after_seconds": 601}
+    assert limited.headers["Retry-After"] == "601"
     assert ok(acme.get("/members/alice/balance"), 200)["available"] == 0
     assert ok(acme.post("/members/bob/coupons", {"code": good}), 201)["member"] == "bob"
     world.clock.advance(timedelta(minutes=10))

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from coffer.api.fields import API_ERROR_CODES
-from coffer.kernel.errors import CofferError, Unauthorized
+from coffer.kernel.errors import CofferError, RateLimited, Unauthorized
 
 logger = logging.getLogger("coffer.api")
 
@@ -98,8 +98,18 @@ def _validation(errors: Sequence[Any]) -> JSONResponse:
 
 async def _on_coffer_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CofferError)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    headers = _headers(exc)
     return error_response(exc.status, exc.code, exc.message, exc.details, headers)
+
+
+def _headers(exc: CofferError) -> dict[str, str] | None:
+    """``WWW-Authenticate`` on a 401; ``Retry-After`` on a 429 that says how long to wait."""
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    wait = exc.details.get("retry_after_seconds")
+    if isinstance(exc, RateLimited) and isinstance(wait, int) and wait >= 0:
+        return {"Retry-After": str(wait)}
+    return None
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
