@@ -373,16 +373,19 @@ def test_the_member_page_lists_coupons_and_redemptions(scene: Scene) -> None:
     # CS cancels the redemption from the member page: the bonus goes back.
     found = re.search(
         r'<form method="post" action="([^"]+)"[^>]*data-testid="redemption-cancel-([0-9a-f-]+)"'
-        r'.*?name="campaign_id" value="([^"]+)"',
+        r'.*?name="campaign_id" value="([^"]+)".*?name="next" value="([^"]+)"',
         html, re.S,
     )  # fmt: skip
     assert found is not None
-    action, redemption_id, campaign_id = found.groups()
+    action, redemption_id, campaign_id, back = found.groups()
+    assert back == member_path(scene.service, "alice")
     assert action == f"/admin/coupons/{scene.service.id}/redemptions/{redemption_id}/cancel"
     assert campaign_id == str(cash.id)
     assert scene.bonus("alice") == 1_000
-    cancelled = cs.post(action, {"campaign_id": campaign_id, "reason": "Issued by mistake"})
-    assert cancelled.status_code == 303, cancelled.text
+    cancelled = cs.post(
+        action, {"campaign_id": campaign_id, "reason": "Issued by mistake", "next": back}
+    )
+    assert (cancelled.status_code, cancelled.headers["location"]) == (303, back), cancelled.text
     assert scene.bonus("alice") == 0
     after = cs.get(member_path(scene.service, "alice")).text
     assert f'data-testid="member-redemption-{redemption_id}" data-status="cancelled"' in after

@@ -22,6 +22,7 @@ from coffer.kernel.errors import CofferError, NotFound
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Service
 from coffer.web.admin.auth import AdminContext
+from coffer.web.admin.auth_routes import safe_next
 from coffer.web.admin.coupons import actions
 from coffer.web.admin.coupons.common import (
     CouponsIssue,
@@ -224,7 +225,8 @@ async def _act(
         return await show_campaign(request, ctx, service_id, campaign_id,
                                    states={form: FormState.failed(values, bad)},
                                    status_code=status)  # fmt: skip
-    return done(campaign_url(service_id, campaign_id), message)
+    back = text(values, "next")  # the CS member page sends its own address
+    return done(safe_next(back) if back else campaign_url(service_id, campaign_id), message)
 
 
 @router.post("/coupons/{service_id}/campaigns/{campaign_id}/status")
