@@ -30,6 +30,7 @@ from coffer.db.transaction import Database
 from coffer.kernel.clock import SystemClock
 from coffer.ledger import service as ledger
 from coffer.migrations import upgrade
+from coffer.pricing.versioned import POLICIES
 from coffer.purchases import buying
 from coffer.purchases.records import Buyer
 from coffer.tenancy.model import Service
@@ -130,6 +131,27 @@ def _purchase_rate(
     return limits.throughput(buy_one, seconds=seconds, threads=threads)
 
 
+#: Live policies the last run prices against: each is read, checked and left out (a grade
+#: nobody has, a first-purchase rule, and buy 2 get 1 on one-unit lines), so the figure is the
+#: cost of pricing with policies live, not of a cheaper (discounted) spend.
+LIVE_POLICIES: tuple[tuple[str, dict[str, object]], ...] = (
+    ("vip only", {"conditions": {"grades": ["vip"]},
+                  "effect": {"kind": "percent_off", "value": 1000}}),
+    ("welcome", {"conditions": {"first_purchase": True, "min_amount": 1000},
+                 "effect": {"kind": "amount_off", "value": 1}}),
+    ("2+1", {"effect": {"kind": "buy_n_get_m", "buy": 2, "get": 1}, "stacking": "stackable"}),
+)  # fmt: skip
+
+
+def _live_policies(conn: Connection, service: Service) -> None:
+    now = SystemClock().now()
+    for name, rule in LIVE_POLICIES:
+        made = POLICIES.create(
+            conn, service.id, name=name, rule=rule, budget=None, actor="bench", now=now
+        )
+        POLICIES.activate(conn, service.id, made.id, now=now)
+
+
 def run_database(
     url: str, raw: Limits, *, wallets: int, seconds: float, threads: int, spends: bool
 ) -> list[str]:
@@ -149,16 +171,19 @@ def run_database(
             (label, _purchase_rate(db, service, item, pick, seconds, count))
             for label, pick, count in runs
         ]
+        db.write(lambda conn: _live_policies(conn, service))
+        label = f"{wallets} wallets, {threads} threads, 3 live policies"
+        rates.append((label, _purchase_rate(db, service, item, runs[2][1], seconds, threads)))
     finally:
         db.dispose()
-    spend_rates: list[float | None] = [None] * len(runs)
+    spend_rates: list[float | None] = [None] * len(rates)
     lines: list[str] = []
     if spends:
         measured = ledger_bench.run_database(
             raw.name, url, raw.bare, raw.spend_rows, wallets=wallets, seconds=seconds,
             threads=threads,
         )  # fmt: skip
-        spend_rates = [result.rate for result in measured]
+        spend_rates = [result.rate for result in measured] + [None]
         lines += [result.line() for result in measured]
     lines += [
         Result(f"{raw.name}: purchases, {label}", rate, raw, spend).line()

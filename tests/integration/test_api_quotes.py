@@ -129,7 +129,9 @@ def test_a_quote_explains_every_effect_and_the_purchase_agrees(acme: Tenant, wor
     ]
     assert quoted["lines"][0]["applied"] == [
         {"kind": "policy", "id": str(ten.id), "version": 1, "name": "Swords 10%",
-         "amount": 200, "reason": "10% off"},
+         "amount": 200, "reason": "10% off",
+         "effect": {"kind": "percent_off", "value": 1000, "buy": None, "get": None},
+         "capped": False},
     ]  # fmt: skip
     assert [a["reason"] for ln in quoted["lines"] for a in ln["applied"]] == [
         "10% off", "150 off each", "fixed price 1,500 each", "buy 2 get 1 free",

@@ -8,13 +8,15 @@ guarded UPDATE under a CHECK).
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from coffer.db.transaction import Database
 from coffer.kernel.clock import ManualClock
-from coffer.pricing.tables import policy_uses
+from coffer.pricing.tables import discount_policies, policy_uses
 from coffer.purchases.model import Purchase
 from tests.integration.test_policies import PERCENT_10, Promo, effect_rule
 from tests.integration.test_purchase_concurrency import THREADS, _run
@@ -64,3 +66,44 @@ def test_a_budget_raced_by_twenty_members_is_spent_exactly(
     assert sorted(u[0] for u in uses) == [1_000] * 5
     assert len({u[1] for u in uses}) == 5
     assert_invariants(db)
+
+
+def test_a_budget_row_is_locked_only_by_purchases_it_could_discount(
+    db: Database, clock: ManualClock
+) -> None:
+    """While another transaction holds a gold-only policy's budget row, a basic member's
+    purchase goes through; a gold member's purchase waits for it (PostgreSQL: SQLite runs one
+    writer at a time anyway)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    promo = Promo(db, clock)
+    sword = promo.product("SWORD", price=1_000)
+    gold_only = promo.policy(
+        "Gold 10%", effect_rule(PERCENT_10, conditions={"grades": ["gold"]}), budget=50_000
+    )
+    basic = promo.member("basic-1", paid=10_000)
+    gold = promo.graded("gold-1", "gold", paid=10_000)
+    made: dict[str, Purchase] = {}
+
+    def buy(name: str, account: Any) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: made.update({name: promo.buy_with(account, [(sword.id, 1)])})
+        )
+        thread.start()
+        return thread
+
+    with db.engine.connect() as holder, holder.begin():
+        holder.execute(
+            select(discount_policies.c.id)
+            .where(discount_policies.c.id == gold_only.id)
+            .with_for_update()
+        )
+        basic_buy = buy("basic", basic)
+        basic_buy.join(timeout=60)
+        assert not basic_buy.is_alive()  # never waited on the gold policy's row
+        gold_buy = buy("gold", gold)
+        gold_buy.join(timeout=1)
+        assert gold_buy.is_alive()  # waits for the row the holder has
+    gold_buy.join(timeout=60)
+    assert (made["basic"].total, made["gold"].total) == (1_000, 900)
+    assert promo.current(gold_only).budget_spent == 100

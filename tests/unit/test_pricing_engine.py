@@ -343,6 +343,8 @@ def test_quote_json() -> None:
                         "name": "rule 9",
                         "amount": 200,
                         "reason": "100 off each",
+                        "effect": {"kind": "amount_off", "value": 100, "buy": None, "get": None},
+                        "capped": False,
                     },
                 ],
             }
@@ -359,6 +361,8 @@ def test_quote_json() -> None:
                 "name": "rule 1",
                 "amount": 0,
                 "reason": "budget spent",
+                "effect": None,
+                "capped": False,
             },
         ],
         "cash": {"bonus": 1000, "paid": 0, "short": 800},

@@ -293,6 +293,15 @@ class PurchaseList(BaseModel):
 # --- quotes ---------------------------------------------------------------------------------
 
 
+class EffectOut(BaseModel):
+    kind: str = Field(description="percent_off, amount_off, fixed_price or buy_n_get_m.")
+    value: int | None = Field(
+        default=None, description="Basis points (percent_off), or cash per unit."
+    )
+    buy: int | None = Field(default=None, description="buy_n_get_m: units bought ...")
+    get: int | None = Field(default=None, description="... and units free of every buy + get.")
+
+
 class AppliedOut(BaseModel):
     kind: str = Field(description="`policy` or `coupon`.")
     id: UUID = Field(description="The policy's id, or the coupon campaign's.")
@@ -300,6 +309,10 @@ class AppliedOut(BaseModel):
     name: str
     amount: int = Field(description="What it took off (0 for a rule that did not apply).")
     reason: str = Field(description="Why, in a few English words.")
+    effect: EffectOut | None = Field(
+        description="The effect that took the amount off (none for a rule that did not apply)."
+    )
+    capped: bool = Field(description="The rule's budget cut the amount short.")
 
 
 class QuoteLineOut(BaseModel):

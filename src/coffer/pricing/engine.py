@@ -31,6 +31,7 @@ from coffer.pricing.model import (
     ActiveRule,
     Applied,
     CashDraw,
+    DiscountRule,
     Effect,
     MemberFacts,
     PricedLine,
@@ -108,6 +109,21 @@ def rule_block(active: ActiveRule, member: MemberFacts, now: datetime) -> str | 
     if active.budget_left is not None and active.budget_left <= 0:
         return BUDGET_SPENT
     return None
+
+
+def could_apply(
+    rule: DiscountRule, member: MemberFacts, items: Sequence[QuoteItem], now: datetime
+) -> bool:
+    """Whether the rule might discount any of these lines for this member now, by the checks
+    that need no counts (window, grade, first purchase, scope): a purchase locks the budgets
+    of only these, so a budgeted policy for other members or products never queues it."""
+    conditions = rule.conditions
+    return (
+        conditions.in_window(now)
+        and (not conditions.grades or member.grade in conditions.grades)
+        and (not conditions.first_purchase or member.first_purchase)
+        and any(in_scope(rule.scope, item) for item in items)
+    )
 
 
 def scope_subtotal(active: ActiveRule, items: Sequence[QuoteItem]) -> int:

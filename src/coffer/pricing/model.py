@@ -234,7 +234,7 @@ class Applied:
             "name": self.name,
             "amount": self.amount,
             "reason": self.reason,
-            "effect": None if self.effect is None else _effect_json(self.effect),
+            "effect": None if self.effect is None else _applied_effect_json(self.effect),
             "capped": self.capped,
         }
 
@@ -314,6 +314,17 @@ def _effect_json(e: Effect) -> dict[str, Any]:
     if e.kind == "buy_n_get_m":
         return {"kind": e.kind, "buy": e.buy, "get": e.get}
     return {"kind": e.kind, "value": e.value}
+
+
+def _applied_effect_json(e: Effect) -> dict[str, Any]:
+    """An effect as quotes show it: every field, None where the kind has none."""
+    buy_get = e.kind == "buy_n_get_m"
+    return {
+        "kind": e.kind,
+        "value": None if buy_get else e.value,
+        "buy": e.buy if buy_get else None,
+        "get": e.get if buy_get else None,
+    }
 
 
 def _bad(field_name: str, message: str) -> InvalidInput:

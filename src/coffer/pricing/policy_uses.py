@@ -18,7 +18,7 @@ purchase commits.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -59,24 +59,23 @@ def active_rules(
     member_id: UUID,
     now: datetime,
     *,
-    lock: bool = False,
+    lock: Callable[[DiscountRule], bool] | None = None,
     live: Sequence[Versioned[DiscountRule]] | None = None,
 ) -> list[ActiveRule]:
     """The live policies as engine input for this member, in id order.
 
-    ``lock``: lock the budget rows of the policies with a budget that are in their time window
-    (a purchase; a quote reads without locking). ``live``: the policies already read by
-    :func:`live_policies` (read again otherwise).
+    ``lock`` (a purchase; a quote reads without locking): lock the budget rows of the
+    policies with a budget for which it answers true (those that could apply to the
+    purchase). ``live``: the policies already read by :func:`live_policies` (read again
+    otherwise).
     """
     policies = list(live) if live is not None else live_policies(conn, service_id)
     if not policies:
         return []
     uses = member_uses(conn, member_id, (p.id for p in policies))
     left: dict[UUID, int | None] = {p.id: p.budget_left for p in policies}
-    if lock:
-        budgeted = [
-            p.id for p in policies if p.budget is not None and p.rule.conditions.in_window(now)
-        ]
+    if lock is not None:
+        budgeted = [p.id for p in policies if p.budget is not None and lock(p.rule)]
         left.update(POLICIES.lock_budgets(conn, budgeted))
     return [
         ActiveRule(

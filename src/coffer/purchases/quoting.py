@@ -171,12 +171,16 @@ def engine_inputs(
     is given, so the member's uses and first-purchase fact hold until it commits.
     """
     menus = categories.ancestors_of_products(conn, service.id, (p.id for p, _q in bought))
+    items = quote_items(bought, menus)
     facts = MemberFacts(grade=member.grade, first_purchase=not has_purchased(conn, member.id))
-    rules = policy_uses.active_rules(conn, service.id, member.id, now, lock=lock, live=live)
+    rules = policy_uses.active_rules(
+        conn, service.id, member.id, now, live=live,
+        lock=(lambda rule: engine.could_apply(rule, facts, items, now)) if lock else None,
+    )  # fmt: skip
     coupon = None
     if coupon_code is not None:
         coupon = redeeming.discount_coupon(conn, service.id, member, coupon_code, now)
-    return EngineInputs(quote_items(bought, menus), facts, tuple(rules), coupon)
+    return EngineInputs(items, facts, tuple(rules), coupon)
 
 
 # --- a quote ----------------------------------------------------------------------------------
