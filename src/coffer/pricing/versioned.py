@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Select, Table, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from coffer.kernel.errors import Conflict, InvalidInput, NotFound
@@ -121,12 +121,12 @@ class RuleStore(Generic[RuleT]):
         """The service's rules, newest first (``status``: only those)."""
         if status is not None and status not in RULE_STATUSES:
             raise InvalidInput("invalid_status", f"status must be one of {RULE_STATUSES}.")
-        query = select(self.table.c.id).where(self.table.c.service_id == service_id)
+        t = self.table
+        query = self._joined().where(t.c.service_id == service_id)
         if status is not None:
-            query = query.where(self.table.c.status == status)
-        ids = [row[0] for row in conn.execute(query.order_by(self.table.c.id.desc()))]
-        by_id = {r.id: r for r in self._select(conn, ids, service_id)}
-        return [by_id[i] for i in ids]
+            query = query.where(t.c.status == status)
+        rows = conn.execute(query.order_by(t.c.id.desc())).mappings()
+        return [self._record(row) for row in rows]
 
     def live(self, conn: Connection, service_id: UUID) -> list[Versioned[RuleT]]:
         """The service's active rules (their time windows are the engine's to check)."""
@@ -155,13 +155,15 @@ class RuleStore(Generic[RuleT]):
     ) -> list[Versioned[RuleT]]:
         if not ids:
             return []
-        t, v = self.table, self.versions
-        query = (
-            select(t, v.c.rule)
-            .join(v, (self.parent == t.c.id) & (v.c.version == t.c.version))
-            .where(t.c.id.in_(ids), t.c.service_id == service_id)
+        query = self._joined().where(
+            self.table.c.id.in_(ids), self.table.c.service_id == service_id
         )
         return [self._record(row) for row in conn.execute(query).mappings()]
+
+    def _joined(self) -> Select[Any]:
+        """Rules with their current version's rule."""
+        t, v = self.table, self.versions
+        return select(t, v.c.rule).join(v, (self.parent == t.c.id) & (v.c.version == t.c.version))
 
     def _record(self, row: RowMapping) -> Versioned[RuleT]:
         return Versioned(

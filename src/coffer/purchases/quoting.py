@@ -170,6 +170,11 @@ def engine_inputs(
     A purchase locks the member *before* calling this whenever a policy is live or a coupon
     is given, so the member's uses and first-purchase fact hold until it commits.
     """
+    if live is None:
+        live = policy_uses.live_policies(conn, service.id)
+    if not live and coupon_code is None:
+        # Nothing can discount: list price, without reading menus or the member's purchases.
+        return EngineInputs(quote_items(bought), MemberFacts(grade=member.grade), (), None)
     menus = categories.ancestors_of_products(conn, service.id, (p.id for p, _q in bought))
     items = quote_items(bought, menus)
     facts = MemberFacts(grade=member.grade, first_purchase=not has_purchased(conn, member.id))
