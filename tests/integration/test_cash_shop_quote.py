@@ -322,6 +322,24 @@ def test_a_bad_coupon_shows_its_message_and_buys_nothing(
     assert scene.balance() == (20_000, 1_000)
 
 
+def test_guessing_codes_in_the_coupon_box_gets_429_even_for_a_right_code(scene: Scene) -> None:
+    """The box counts against the member's attempt limit like the Coupons tab: after 10 wrong
+    codes the 11th try is refused (429) though its code is right, and the page still offers
+    the price without it."""
+    scene.policy("Spring sale", TEN_PERCENT)
+    code = scene.coupon(TWO_THOUSAND_OFF)
+    alice = scene.member()
+    for _ in range(10):
+        assert alice.confirm(scene.sword, UNKNOWN).status_code == 404
+    limited = alice.confirm(scene.sword, code)
+    assert limited.status_code == 429, limited.text
+    assert "Wait" in text_of(limited.text, "coupon-error")
+    assert text_of(limited.text, "confirm-price") == "₩9,000"
+    assert 'data-testid="quote-coupon"' not in limited.text
+    scene.clock.advance(timedelta(minutes=11))
+    assert text_of(alice.confirm(scene.sword, code).text, "confirm-price") == "₩7,000"
+
+
 def test_a_coupon_that_expires_after_the_confirmation_buys_nothing(scene: Scene) -> None:
     code = scene.coupon(TWO_THOUSAND_OFF, valid=timedelta(minutes=10))
     alice = scene.member()

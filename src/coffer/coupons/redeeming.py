@@ -16,8 +16,10 @@ Lock order: the member's wallet, then the code or the campaign row (as a purchas
 
 Rate limit: a member with :data:`MAX_FAILED_ATTEMPTS` failed attempts in the last
 :data:`ATTEMPT_WINDOW` is refused ``too_many_coupon_attempts`` (429) before the code is looked
-up, so guessing codes gets 429s, never a hit. A failed attempt is written in its own
-transaction after the refused one rolled back (:func:`with_attempt_limit`).
+up, so guessing codes gets 429s, never a hit. :func:`with_attempt_limit` counts an attempt
+as failed before it runs (checking the limit under the member's wallet lock, so concurrent
+attempts cannot all pass together), then, in transactions of their own, keeps it with the
+refusal's code or drops it when it was not refused for its code.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 from uuid import UUID
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from coffer.catalog import products
@@ -70,6 +72,8 @@ T = TypeVar("T")
 
 #: A member may fail this many times per window; the next attempt is refused with 429.
 MAX_FAILED_ATTEMPTS = 10
+#: The ``error`` of an attempt still in flight (counted as failed until it is settled).
+PENDING = "pending"
 ATTEMPT_WINDOW = timedelta(minutes=10)
 MAX_REASON = 500
 #: Most rows :func:`member_coupons` lists of each kind.
@@ -79,23 +83,23 @@ MEMBER_LIST_LIMIT = 100
 # --- the rate limit -------------------------------------------------------------------------
 
 
-def check_attempts(conn: Connection, member: Member, now: datetime) -> None:
-    """Refuse with ``too_many_coupon_attempts`` (429) a member who failed
-    :data:`MAX_FAILED_ATTEMPTS` times in the last :data:`ATTEMPT_WINDOW`; ``details`` says
-    when the next attempt is allowed."""
+def _refuse_over_limit(conn: Connection, member_id: UUID, now: datetime, *,
+                       in_flight: bool) -> None:  # fmt: skip
     since = now - ATTEMPT_WINDOW
-    recent = list(
-        conn.execute(
-            select(coupon_attempts.c.at)
-            .where(
-                coupon_attempts.c.member_id == member.id,
-                coupon_attempts.c.succeeded.is_(False),
-                coupon_attempts.c.at > since,
-            )
-            .order_by(coupon_attempts.c.at.desc())
-            .limit(MAX_FAILED_ATTEMPTS)
-        ).scalars()
+    query = (
+        select(coupon_attempts.c.at)
+        .where(
+            coupon_attempts.c.member_id == member_id,
+            coupon_attempts.c.succeeded.is_(False),
+            coupon_attempts.c.at > since,
+        )
+        .order_by(coupon_attempts.c.at.desc())
+        .limit(MAX_FAILED_ATTEMPTS)
     )
+    if not in_flight:
+        error = coupon_attempts.c.error
+        query = query.where(error.is_(None) | (error != PENDING))
+    recent = list(conn.execute(query).scalars())
     if len(recent) < MAX_FAILED_ATTEMPTS:
         return
     retry_at = recent[-1] + ATTEMPT_WINDOW
@@ -104,6 +108,14 @@ def check_attempts(conn: Connection, member: Member, now: datetime) -> None:
         "Too many wrong coupon codes: try again in a few minutes.",
         {"retry_after_seconds": max(1, int((retry_at - now).total_seconds()) + 1)},
     )
+
+
+def check_attempts(conn: Connection, member: Member, now: datetime) -> None:
+    """Refuse with ``too_many_coupon_attempts`` (429) a member who failed
+    :data:`MAX_FAILED_ATTEMPTS` times in the last :data:`ATTEMPT_WINDOW`; ``details`` says
+    when the next attempt is allowed. Attempts still in flight (:func:`with_attempt_limit`
+    counted them already) are left out."""
+    _refuse_over_limit(conn, member.id, now, in_flight=False)
 
 
 def record_failed_attempt(
@@ -118,20 +130,50 @@ def record_failed_attempt(
     )  # fmt: skip
 
 
+def _reserve_attempt(conn: Connection, service_id: UUID, member_id: UUID, now: datetime) -> UUID:
+    """Under the member's wallet lock, check the limit counting the attempts in flight, and
+    count this one as failed (``pending``) until it is settled: concurrent attempts cannot
+    all pass the check before any of them is recorded."""
+    ledger_store.lock_wallet(conn, member_id)
+    _refuse_over_limit(conn, member_id, now, in_flight=True)
+    attempt_id = uuid7()
+    conn.execute(
+        insert(coupon_attempts).values(
+            id=attempt_id, service_id=service_id, member_id=member_id, succeeded=False,
+            error=PENDING, at=now,
+        )
+    )  # fmt: skip
+    return attempt_id
+
+
+def _settle_attempt(conn: Connection, attempt_id: UUID, error_code: str | None) -> None:
+    """A failed attempt keeps its row with the refusal's code; any other outcome drops it."""
+    row = coupon_attempts.c.id == attempt_id
+    if error_code is None:
+        conn.execute(delete(coupon_attempts).where(row))
+    else:
+        conn.execute(update(coupon_attempts).where(row).values(error=error_code[:60]))
+
+
 def with_attempt_limit(
     db: Database, service_id: UUID, member_id: UUID, now: datetime, attempt: Callable[[], T]
 ) -> T:
-    """Run ``attempt`` (which opens its own write transaction and checks the limit first);
-    when it is refused for its code (:data:`FAILED_ATTEMPT_CODES`), record the failed attempt
-    in a transaction of its own, then raise the refusal. For callers that wrap the redemption
-    in more (the API's idempotency key); others use :func:`redeem_with_limit`."""
+    """Run ``attempt`` (which opens its own write transaction) under the member's attempt
+    limit. The attempt is first counted as failed, in a transaction of its own that checks
+    the limit under the member's wallet lock (so concurrent attempts cannot pass it together);
+    when it is refused for its code (:data:`FAILED_ATTEMPT_CODES`) it stays counted with the
+    refusal's code, else it is dropped. For callers that wrap the redemption in more (the
+    API's idempotency key); others use :func:`redeem_with_limit`."""
+    attempt_id = db.write(lambda conn: _reserve_attempt(conn, service_id, member_id, now))
+    failed: str | None = None
     try:
         return attempt()
     except CofferError as error:
         if error.code in FAILED_ATTEMPT_CODES:
-            code = error.code
-            db.write(lambda conn: record_failed_attempt(conn, service_id, member_id, code, now))
+            failed = error.code
         raise
+    finally:
+        db.write(lambda conn: _settle_attempt(conn, attempt_id, failed))
 
 
 def redeem_with_limit(

@@ -115,9 +115,15 @@ def request_refund(
         raise Conflict("refund_in_progress", "A refund of this charge is still with the PG.")
     wallet = resolve(conn, charge.service_id, charge.member_id)
     member = tenancy.get_member_by_id(conn, charge.service_id, charge.member_id)
-    wanted = amount if amount is not None else refundable(conn, charge)
+    unspent = refundable(conn, charge)
+    wanted = amount if amount is not None else unspent
     if wanted == 0:
         raise Conflict("refund_exceeds_unspent", "Nothing of this charge is left unspent.")
+    if wanted > unspent:  # before the bonus rule: too much is not a spent bonus's fault
+        raise Conflict(
+            "refund_exceeds_unspent",
+            f"Only {unspent} of this charge is unspent and can be refunded.",
+        )
     service = tenancy.get_service(conn, charge.service_id)
     refunded_total = refunded_so_far(conn, charge.id) + wanted
     # The service's bonus rule may refuse the refund: before any cash moves.

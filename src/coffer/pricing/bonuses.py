@@ -339,15 +339,15 @@ def settle_refund(conn: Connection, refund_ref: str, *, now: datetime) -> int:
     """The refund is final: what it clawed back returns to the events' budgets. Returns that.
 
     Call it once per refund, when it is done (the PG cancelled, or a bank refund recorded).
+    An event without a budget gets it back too: ``budget_spent`` counts every bonus given
+    (``EVENTS.spend``), so a budget set later starts from what the event really gave.
     """
     rows = conn.execute(
         select(event_bonuses.c.event_id, func.sum(bonus_clawbacks.c.amount))
         .join(event_bonuses, event_bonuses.c.id == bonus_clawbacks.c.bonus_id)
-        .join(bonus_events, bonus_events.c.id == event_bonuses.c.event_id)
         .where(
             bonus_clawbacks.c.refund_ref == refund_ref,
             bonus_clawbacks.c.reversal_journal_id.is_(None),
-            bonus_events.c.budget.isnot(None),
         )
         .group_by(event_bonuses.c.event_id)
         .order_by(event_bonuses.c.event_id)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, Table, insert, select, update
+from sqlalchemy import Select, Table, case, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from coffer.kernel.errors import Conflict, InvalidInput, NotFound
@@ -273,26 +273,40 @@ class RuleStore(Generic[RuleT]):
         }
 
     def spend(self, conn: Connection, rule_id: UUID, amount: int, *, now: datetime) -> None:
-        """Take ``amount`` from the budget, or ``<noun>_budget_spent`` (nothing taken)."""
+        """Take ``amount`` from the budget, or ``<noun>_budget_spent`` (nothing taken).
+
+        A rule without a budget is not touched: its row must not become a hot row that every
+        purchase or charge it applies to updates (what it gave is summed from its uses).
+        """
         t = self.table
         done = conn.execute(
             update(t)
             .where(
                 t.c.id == rule_id,
-                (t.c.budget.is_(None)) | (t.c.budget_spent + amount <= t.c.budget),
+                t.c.budget.is_not(None),
+                t.c.budget_spent + amount <= t.c.budget,
             )
             .values(budget_spent=t.c.budget_spent + amount, updated_at=now)
         )
-        if done.rowcount != 1:
+        if done.rowcount == 1:
+            return
+        budget = conn.execute(select(t.c.budget).where(t.c.id == rule_id)).scalar_one()
+        if budget is not None:
             raise Conflict(f"{self.noun}_budget_spent", f"The {self.noun}'s budget is spent.")
 
     def give_back(self, conn: Connection, rule_id: UUID, amount: int, *, now: datetime) -> None:
-        """Return ``amount`` to the budget (a cancelled purchase, a clawed-back bonus)."""
+        """Return ``amount`` to the budget (a cancelled purchase, a clawed-back bonus).
+
+        Never below zero: what was given before the rule had a budget was never taken from it.
+        """
         t = self.table
         conn.execute(
             update(t)
-            .where(t.c.id == rule_id)
-            .values(budget_spent=t.c.budget_spent - amount, updated_at=now)
+            .where(t.c.id == rule_id, t.c.budget.is_not(None))
+            .values(
+                budget_spent=case((t.c.budget_spent >= amount, t.c.budget_spent - amount), else_=0),
+                updated_at=now,
+            )
         )
 
     def _locked(self, conn: Connection, service_id: UUID, rule_id: UUID) -> Versioned[RuleT]:

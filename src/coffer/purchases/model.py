@@ -229,7 +229,13 @@ def check_quote(quote: Quote, request: PricingRequest) -> None:
             raise AssertionError(f"inconsistent quote line {line}")
     if quote.total != sum(line.amount for line in quote.lines):
         raise AssertionError("the quote's total is not the sum of its lines")
-    if quote.total > MAX_AMOUNT:
+    check_total(quote.total)
+
+
+def check_total(total: int) -> None:
+    """``invalid_amount`` (422) for a total above :data:`MAX_AMOUNT`: a purchase refuses it, and
+    so does a quote (it would quote what cannot be bought)."""
+    if total > MAX_AMOUNT:
         raise InvalidInput(
             "invalid_amount", f"The purchase's total must not exceed {MAX_AMOUNT}.", {}
         )

@@ -48,6 +48,7 @@ from coffer.purchases.model import (
     ProductRef,
     check_line_count,
     check_quantity,
+    check_total,
     parse_product_ref,
     purchasable_refusal,
     quote_items,
@@ -205,15 +206,18 @@ def quote(
     rule that applied or was skipped and why, and what the total would draw from the wallet.
 
     Reads only (no lock, no write). Refusals: the purchase's line refusals (see
-    :func:`resolve_lines`) and the coupon's.
+    :func:`resolve_lines`), the coupon's, and ``invalid_amount`` for a total the purchase
+    would refuse (above ``MAX_AMOUNT``).
     """
     resolved = resolve_lines(conn, service, lines, now)
     inputs = engine_inputs(
         conn, service, member, resolved.bought, coupon_code=coupon_code, now=now, lock=False
     )
     balance = ledger_queries.balance(conn, member.id, now)
-    return engine.quote(
+    priced = engine.quote(
         inputs.items, inputs.facts, inputs.rules, now=now,
         coupon=None if inputs.coupon is None else inputs.coupon.rule,
         wallet=(balance.paid, balance.bonus, wallet.consumption_order),
     )  # fmt: skip
+    check_total(priced.total)
+    return priced

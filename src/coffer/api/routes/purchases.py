@@ -82,7 +82,8 @@ def create_purchase(body: PurchaseCreate, call: IdempotentDep) -> JSONResponse:
     `expected_total`; details: total), `coupon_not_applicable` (it takes nothing off these
     lines), the coupon's refusals (`coupon_expired`, `coupon_already_redeemed`, …); 422
     `invalid_product`, `invalid_quantity`, `invalid_lines`, `invalid_coupon_code`,
-    `invalid_expected_total`, `insufficient_funds` (details: requested, available).
+    `invalid_expected_total`, `invalid_amount` (a total above the largest amount),
+    `insufficient_funds` (details: requested, available).
     """
     service = call.caller.service
 

@@ -59,8 +59,9 @@ def create_quote(body: QuoteCreate, caller: CallerDep, runtime: RuntimeDep) -> Q
     Refused like `POST /purchases`: 404 `member_not_found`, `product_not_found`,
     `coupon_not_found`; 409 `member_suspended`, `member_closed`, `product_not_on_sale`,
     `product_not_purchasable`, the coupon's refusals (`coupon_expired`, …); 422
-    `invalid_product`, `invalid_quantity`, `invalid_lines`, `invalid_coupon_code`. Purchase
-    limits and funds are not refused here (`cash.short` says what is missing).
+    `invalid_product`, `invalid_quantity`, `invalid_lines`, `invalid_coupon_code`,
+    `invalid_amount` (a total above the largest amount). Purchase limits and funds are not
+    refused here (`cash.short` says what is missing).
     """
     service = caller.service
     now = runtime.clock.now()

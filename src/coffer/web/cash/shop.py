@@ -23,6 +23,7 @@ again with the reason, and nothing is bought.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -32,8 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from coffer.coupons import redeeming
-from coffer.coupons.model import FAILED_ATTEMPT_CODES
-from coffer.kernel.errors import CofferError, NotFound
+from coffer.kernel.errors import CofferError, NotFound, RateLimited
 from coffer.kernel.ids import uuid7
 from coffer.pricing.choice import percent
 from coffer.pricing.model import Effect
@@ -165,12 +165,8 @@ def _confirm(
     pid = parse_id(product_id)
     if pid is None:
         return problem(request, "not_found", 404)
-    rt = runtime(request)
-    now = rt.clock.now()
     try:
-        quote = rt.db.read(
-            lambda conn: shop_views.confirmation(conn, session, pid, quantity, now, coupon=coupon)
-        )
+        quote = _confirmation(request, session, pid, quantity, coupon)
     except NotFound:
         return problem(request, "not_found", 404)
     except CofferError as refused:  # cannot be bought now: the product page says why
@@ -183,7 +179,6 @@ def _confirm(
     service = session.service
     coupon_error = None
     if quote.coupon_error is not None:
-        _count_failed(request, session, quote.coupon_error)
         coupon_error = coupon_views.refusal(quote.coupon_error, service.timezone, _)
         status_code = status_code if status_code != 200 else quote.coupon_error.status
     context = {
@@ -193,16 +188,40 @@ def _confirm(
     return _page(request, session, "cash/shop_confirm.html", context, status_code)
 
 
-def _count_failed(request: Request, session: CashSession, error: CofferError) -> None:
-    """A code tried in the coupon box that does not work counts against the member's attempt
-    limit, as on the Coupons tab (guessing codes here gets the same 429)."""
-    if error.code in FAILED_ATTEMPT_CODES:
-        rt = runtime(request)
-        now = rt.clock.now()
-        service_id, member_id, code = session.service.id, session.member.id, error.code
-        rt.db.write(
-            lambda conn: redeeming.record_failed_attempt(conn, service_id, member_id, code, now)
+def _confirmation(
+    request: Request, session: CashSession, product_id: UUID, quantity: int, coupon: str
+) -> shop_views.Confirmation:
+    """The confirmation; a typed coupon is tried under the member's attempt limit, as on the
+    Coupons tab, so guessing codes in this box gets the same 429 (concurrent tries included)."""
+    rt = runtime(request)
+    now = rt.clock.now()
+
+    def read(code: str) -> shop_views.Confirmation:
+        return rt.db.read(
+            lambda conn: shop_views.confirmation(
+                conn, session, product_id, quantity, now, coupon=code
+            )
         )
+
+    if not coupon:
+        return read("")
+    seen: list[shop_views.Confirmation] = []
+
+    def attempt() -> shop_views.Confirmation:
+        seen.append(read(coupon))
+        if seen[-1].coupon_error is not None:
+            raise seen[-1].coupon_error  # counted, or not, by its code
+        return seen[-1]
+
+    member = session.member
+    try:
+        return redeeming.with_attempt_limit(rt.db, member.service_id, member.id, now, attempt)
+    except RateLimited as limited:
+        return replace(read(""), refused_coupon=coupon, coupon_error=limited)
+    except CofferError:
+        if seen:
+            return seen[-1]
+        raise
 
 
 def reason_words(currency: str, _: Gettext) -> Callable[[Effect | None, bool, str], str]:
