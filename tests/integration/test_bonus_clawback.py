@@ -32,6 +32,7 @@ from coffer.pricing.tables import bonus_clawbacks
 from coffer.server import create_server
 from coffer.tenancy import service as tenancy
 from coffer.tenancy.links import build_link
+from coffer.web.admin.charges.common import explain
 from tests.integration.bonus_support import (
     Scene,
     balance,
@@ -405,3 +406,13 @@ def test_the_admin_changes_the_bonus_refund_rule_with_an_audit_row(
         assert audit_count(db) == audits
     finally:
         desk.close()
+
+
+def test_the_admin_refund_form_says_why_a_blocked_refund_is_refused() -> None:
+    refused = Conflict(
+        "bonus_spent_blocks_refund", "…", {"owed": 1_000, "remaining": 250, "bonus_id": "b"}
+    )
+    assert explain(refused, lambda text: text) == (
+        "This charge's event bonus has been spent: the refund would take back 1,000 of it but "
+        "only 250 is left. The service refuses such refunds (bonus refund rule: block)."
+    )

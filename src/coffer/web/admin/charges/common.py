@@ -81,4 +81,11 @@ def explain(error: CofferError, _: Gettext) -> str:
         ),
         "invalid_reason": _("A reason is required (at most 500 characters)."),
     }
+    details = error.details
+    if error.code == "bonus_spent_blocks_refund" and {"owed", "remaining"} <= details.keys():
+        return _(
+            "This charge's event bonus has been spent: the refund would take back "
+            "%(owed)s of it but only %(remaining)s is left. The service refuses such refunds "
+            "(bonus refund rule: block)."
+        ) % {"owed": f"{details['owed']:,}", "remaining": f"{details['remaining']:,}"}
     return known.get(error.code) or messages.explain(error, _)
