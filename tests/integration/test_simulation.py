@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from coffer import app
 from coffer.catalog import categories, products, providers
 from coffer.db.transaction import Database
+from coffer.grades import service as grades
 from coffer.kernel.clock import ManualClock
 from coffer.kernel.errors import InvalidInput
 from coffer.ledger import service as ledger
@@ -36,6 +37,7 @@ from coffer.purchases.tables import purchase_lines, purchases
 from coffer.simulation.events import simulate_event
 from coffer.simulation.model import EventSimulation, PolicySimulation
 from coffer.simulation.policies import simulate_policy
+from coffer.tenancy import service as tenancy
 from coffer.tenancy.model import Service
 from coffer.tenancy.tables import members
 from tests.ledger_helpers import assert_invariants, new_service
@@ -458,3 +460,43 @@ def test_the_window_and_bad_input(db: Database, clock: ManualClock) -> None:
             )
         )
     assert caught.value.code == "invalid_name"
+
+
+def test_a_member_is_simulated_with_the_grade_they_had_then(
+    db: Database, clock: ManualClock
+) -> None:
+    """ann buys as a basic member, becomes gold, and buys again: a gold-only draft discounts
+    only the second purchase, in the simulation as live (grade history, not the grade now)."""
+    gold_ten = {
+        "conditions": {"grades": ["gold"]}, "effect": {"kind": "percent_off", "value": 1000},
+    }  # fmt: skip
+    start = clock.now()
+    a, b = Town(db, clock, "A"), Town(db, clock, "B")
+    _at(clock, start, 0)
+    policy = db.write(
+        lambda c: POLICIES.create(
+            c, b.service.id, name="Gold", rule=gold_ten, budget=None, actor="t", now=clock.now()
+        )
+    )
+    db.write(lambda c: POLICIES.activate(c, b.service.id, policy.id, now=clock.now()))
+    for town in (a, b):
+
+        def promote(conn: Connection, town: Town = town) -> None:
+            member = tenancy.get_member(conn, town.service.id, "ann")
+            grades.set_grade(conn, town.service.id, member, "gold", source="admin",
+                             detail=None, actor="t", now=clock.now())  # fmt: skip
+
+        _at(clock, start, 1)
+        town.buy("ann", [("SWORD", 1)])
+        _at(clock, start, 2)
+        db.write(promote)
+        _at(clock, start, 3)
+        town.buy("ann", [("SWORD", 1)])
+    _at(clock, start, 24)
+    sim = db.read(
+        lambda c: simulate_policy(
+            c, a.service, parse_discount_rule(gold_ten), name="Draft", budget=None, days=DAYS,
+            now=clock.now(),
+        )
+    )  # fmt: skip
+    assert b.discounts() == _by_member(sim) == {"ann": (1, 1_000)}

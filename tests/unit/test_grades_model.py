@@ -131,3 +131,17 @@ def test_a_refusal_names_its_problem_and_rule(
         validate_rules(rules)
     assert refused.value.details["problem"] == problem
     assert refused.value.details.get("index") == index
+
+
+def test_grade_at_reads_the_history() -> None:
+    from datetime import UTC, datetime
+
+    from coffer.grades.model import GradeChange, grade_at
+
+    t = [datetime(2026, 1, day, tzinfo=UTC) for day in range(1, 6)]
+    changes = [GradeChange(t[1], "basic", "silver"), GradeChange(t[3], "silver", "gold")]
+    assert grade_at(changes, "gold", t[0]) == "basic"  # before any change: the first's from
+    assert grade_at(changes, "gold", t[1]) == "silver"  # at a change: its to
+    assert grade_at(changes, "gold", t[2]) == "silver"
+    assert grade_at(changes, "gold", t[4]) == "gold"
+    assert grade_at([], "vip", t[0]) == "vip"  # never changed: the grade now

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import pairwise
 
 from coffer.kernel.errors import InvalidInput
@@ -122,3 +123,20 @@ def deciding_rule(paid_by_window: Mapping[int, int], rules: Sequence[GradeRule])
     """The rule that :func:`grade_for` picked (for the history's detail)."""
     chosen = grade_for(paid_by_window, rules)
     return next(rule for rule in rules if rule.grade == chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class GradeChange:
+    at: datetime
+    from_grade: str
+    to_grade: str
+
+
+def grade_at(changes: Sequence[GradeChange], current: str, when: datetime) -> str:
+    """The grade a member had at ``when``, from their changes (oldest first) and their grade
+    now: the last change's ``to_grade`` at or before ``when``; before the first change, that
+    change's ``from_grade``; with no change at all, the grade now."""
+    before = [change for change in changes if change.at <= when]
+    if before:
+        return before[-1].to_grade
+    return changes[0].from_grade if changes else current

@@ -18,7 +18,7 @@ meanwhile; the grade itself moves with a guarded ``UPDATE … WHERE grade = :fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection, RowMapping
 
 from coffer.db.transaction import Database
-from coffer.grades.model import GradeRule, deciding_rule, validate_rules, windows
+from coffer.grades.model import GradeChange, GradeRule, deciding_rule, validate_rules, windows
 from coffer.grades.tables import GRADE_SOURCES, grade_history, grade_overrides, grade_rules
 from coffer.kernel.clock import Clock
 from coffer.kernel.errors import Conflict, InvalidInput, NotFound
@@ -453,3 +453,20 @@ def recompute_all(
         service_id: recompute_service(db, service_id, now, batch=size)
         for service_id in db.read(services_with_rules)
     }
+
+
+def changes_of(conn: Connection, member_ids: Iterable[UUID]) -> dict[UUID, list[GradeChange]]:
+    """Every grade change of these members, oldest first (for the grade a member had at a
+    past moment: :func:`coffer.grades.model.grade_at`)."""
+    ids = sorted(set(member_ids))
+    found: dict[UUID, list[GradeChange]] = {member_id: [] for member_id in ids}
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            select(grade_history.c.member_id, grade_history.c.at, grade_history.c.from_grade,
+                   grade_history.c.to_grade)
+            .where(grade_history.c.member_id.in_(ids[start : start + 500]))
+            .order_by(grade_history.c.member_id, grade_history.c.at, grade_history.c.id)
+        )  # fmt: skip
+        for member_id, at, from_grade, to_grade in rows:
+            found[member_id].append(GradeChange(at, from_grade, to_grade))
+    return found

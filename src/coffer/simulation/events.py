@@ -4,7 +4,8 @@ Rules (docs/simulation.md):
 
 - The charges credited in ``[now - days, now)`` (refunded ones too: the bonus would have been
   given at approval) go through the bonus engine in the order they were approved, at the time
-  they were approved, with the member's grade now and ``first_charge`` as it was then.
+  they were approved, with the member's grade (from the grade history) and ``first_charge``
+  as they were then.
 - Twice: *before* under the events live now, *after* under the same plus the draft (an event
   being edited, ``exclude_id``, is left out of both).
 - Every event starts from a clean slate (its whole budget, no bonuses given) and the replay
@@ -16,13 +17,15 @@ So when the draft goes live over the same data, it gives exactly the simulated b
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
+from coffer.grades import service as grades
+from coffer.grades.model import grade_at
 from coffer.payments.history import PastCharge, approved_charges_between
 from coffer.pricing.bonus import bonuses
 from coffer.pricing.model import ActiveEvent, Bonus, ChargeFacts, EventRule, MemberFacts, RuleKey
@@ -90,7 +93,11 @@ def simulate_event(
     after = _Replay([*live_events, (draft, name, rule)], {**live_budget, draft: budget})
 
     tally = _Tally(ZoneInfo(service.timezone))
-    for charge in approved_charges_between(conn, service.id, since, now):
+    past = approved_charges_between(conn, service.id, since, now)
+    changes = grades.changes_of(conn, {c.member_id for c in past})
+    for charge in past:
+        charge = replace(charge, grade=grade_at(changes[charge.member_id], charge.grade,
+                                                charge.approved_at))  # fmt: skip
         was = sum(b.amount for b in before.grant(charge))
         granted = after.grant(charge)
         mine = sum(b.amount for b in granted if b.key == draft)

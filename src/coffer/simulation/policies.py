@@ -10,7 +10,8 @@ Rules (docs/simulation.md):
 - Every policy starts the replay from a clean slate (its whole budget, no uses) and the replay
   keeps count as it goes: each member's uses and each budget carry from one purchase to the
   next, exactly as they would had the rules gone live at the start of the window.
-- The member is taken with their grade now and ``first_purchase`` as it was at the purchase;
+- The member is taken with their grade and ``first_purchase`` as they were at the purchase
+  (the grade from the grade history);
   a product with the menus it sits in now. Coupons are not replayed.
 
 So when the draft goes live over the same data, it gives exactly the simulated discount,
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -29,6 +30,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from coffer.catalog.categories import ancestors_of_products
+from coffer.grades import service as grades
+from coffer.grades.model import grade_at
 from coffer.pricing.engine import quote
 from coffer.pricing.model import (
     ActiveRule,
@@ -115,6 +118,8 @@ def simulate_policy(
     after = _Replay([*live_rules, (draft, name, rule)], {**live_budget, draft: budget})
 
     past = purchases_between(conn, service.id, since, now)
+    changes = grades.changes_of(conn, {p.member_id for p in past})
+    past = [replace(p, grade=grade_at(changes[p.member_id], p.grade, p.created_at)) for p in past]
     menus = ancestors_of_products(conn, service.id, {ln.product_id for p in past for ln in p.lines})
     tally = _Tally(ZoneInfo(service.timezone), draft)
     for purchase in past:
