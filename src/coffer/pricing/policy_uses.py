@@ -72,7 +72,8 @@ def active_rules(
     policies = list(live) if live is not None else live_policies(conn, service_id)
     if not policies:
         return []
-    uses = member_uses(conn, member_id, (p.id for p in policies))
+    capped = [p.id for p in policies if p.rule.uses_per_member is not None]
+    uses = member_uses(conn, member_id, capped)  # only a capped rule needs the count
     left: dict[UUID, int | None] = {p.id: p.budget_left for p in policies}
     if lock is not None:
         budgeted = [p.id for p in policies if p.budget is not None and lock(p.rule)]

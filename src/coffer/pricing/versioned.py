@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, Table, case, insert, select, update
+from sqlalchemy import Select, Table, bindparam, case, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from coffer.kernel.errors import Conflict, InvalidInput, NotFound
@@ -36,6 +36,8 @@ from coffer.pricing.tables import (
 )
 
 NAME_MAX = 200
+#: Parsed rule versions kept in memory per store (cleared when full).
+PARSED_CACHE_SIZE = 4096
 
 RuleT = TypeVar("RuleT", DiscountRule, EventRule)
 
@@ -105,6 +107,12 @@ class RuleStore(Generic[RuleT]):
         self.parent = versions.c[parent_column]
         self.parse: Callable[[object], RuleT] = parse
         self.noun = noun
+        self._cache: dict[tuple[UUID, int], RuleT] = {}
+        self._live = (
+            self._joined()
+            .where(table.c.service_id == bindparam("service_id"), table.c.status == "active")
+            .order_by(table.c.id.desc())
+        )
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -129,8 +137,12 @@ class RuleStore(Generic[RuleT]):
         return [self._record(row) for row in rows]
 
     def live(self, conn: Connection, service_id: UUID) -> list[Versioned[RuleT]]:
-        """The service's active rules (their time windows are the engine's to check)."""
-        return self.listing(conn, service_id, "active")
+        """The service's active rules (their time windows are the engine's to check).
+
+        Read by every purchase or charge: the statement is built once.
+        """
+        rows = conn.execute(self._live, {"service_id": service_id}).mappings()
+        return [self._record(row) for row in rows]
 
     def history(self, conn: Connection, rule_id: UUID) -> list[Version]:
         """Every version of a rule, oldest first."""
@@ -165,10 +177,23 @@ class RuleStore(Generic[RuleT]):
         t, v = self.table, self.versions
         return select(t, v.c.rule).join(v, (self.parent == t.c.id) & (v.c.version == t.c.version))
 
+    def _parsed(self, rule_id: UUID, version: int, data: object) -> RuleT:
+        """The rule of ``(rule_id, version)``, parsed once: versions never change, and the live
+        rules are read by every purchase or charge."""
+        key = (rule_id, version)
+        found = self._cache.get(key)
+        if found is None:
+            found = self.parse(data)
+            if len(self._cache) >= PARSED_CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
     def _record(self, row: RowMapping) -> Versioned[RuleT]:
         return Versioned(
             id=row["id"], service_id=row["service_id"], name=row["name"], status=row["status"],
-            version=row["version"], rule=self.parse(row["rule"]), budget=row["budget"],
+            version=row["version"], rule=self._parsed(row["id"], row["version"], row["rule"]),
+            budget=row["budget"],
             budget_spent=row["budget_spent"], created_by=row["created_by"],
             created_at=row["created_at"], updated_at=row["updated_at"],
             activated_at=row["activated_at"], ended_at=row["ended_at"],
