@@ -599,3 +599,26 @@ def test_time_rate(shop: Shop, other: Shop) -> None:
         refused(shop, InvalidInput, "invalid_rate", lambda c, b=bad: time_rates.set_rate(
             c, sid, b, shop.clock.now()
         ))  # fmt: skip
+
+
+def test_ancestors_of_products_walk_up_from_every_placement(shop: Shop, other: Shop) -> None:
+    """What a menu-scoped discount matches: each menu a product sits in and all above it."""
+    games = shop.category("Games")
+    rpg = shop.category("RPG", games.id)
+    swords = shop.category("Swords", rpg.id)
+    gifts = shop.category("Gifts")
+    sword, lone, foreign = shop.product("SWORD"), shop.product("LONE"), other.product("X")
+    for product, menu in ((sword, swords), (sword, gifts)):
+        shop.write(lambda c, p=product, m=menu: categories.place_product(c, shop.service_id,
+                                                                        p.id, m.id))  # fmt: skip
+    found = shop.read(
+        lambda c: categories.ancestors_of_products(
+            c, shop.service_id, [sword.id, lone.id, sword.id, foreign.id]
+        )
+    )
+    assert found == {
+        sword.id: frozenset({swords.id, rpg.id, games.id, gifts.id}),
+        lone.id: frozenset(),
+        foreign.id: frozenset(),  # another service's product: nothing of this service's tree
+    }
+    assert shop.read(lambda c: categories.ancestors_of_products(c, shop.service_id, [])) == {}

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from coffer.catalog import validation as check
@@ -311,36 +312,49 @@ def product_category_ids(conn: Connection, service_id: UUID, product_id: UUID) -
     return list(rows)
 
 
+def _ancestors_query() -> Select[Any]:
+    """(product, category) for each placement of ``:ids`` in ``:service_id``'s menus and each
+    ancestor of those menus: a recursive walk up from the placements only."""
+    pc = product_categories
+    up = (
+        select(pc.c.product_id, pc.c.category_id.label("category_id"))
+        .join(categories, categories.c.id == pc.c.category_id)
+        .where(
+            pc.c.product_id.in_(bindparam("ids", expanding=True)),
+            categories.c.service_id == bindparam("service_id"),
+        )
+        .cte("up", recursive=True)
+    )
+    parent, child = categories.alias("parent"), categories.alias("child")
+    up = up.union(
+        select(up.c.product_id, parent.c.id)
+        .join(child, child.c.id == up.c.category_id)
+        .join(parent, parent.c.id == child.c.parent_id)
+    )
+    return select(up.c.product_id, up.c.category_id)
+
+
+#: Built once: priced on every purchase while a discount policy is live.
+_ANCESTORS = _ancestors_query()
+
+
 def ancestors_of_products(
     conn: Connection, service_id: UUID, product_ids: Iterable[UUID]
 ) -> dict[UUID, frozenset[UUID]]:
     """For each product, the categories it is placed in and all their ancestors (what a
     discount rule scoped to a menu subtree matches). Every product asked for has an entry
-    (empty when it is placed nowhere); hidden categories count like visible ones."""
+    (empty when it is placed nowhere); hidden categories count like visible ones.
+
+    One recursive query walks up from the placements only, never reading the whole tree;
+    ``UNION`` ends it even on a broken row that would make a cycle.
+    """
     wanted = sorted(set(product_ids))
     if not wanted:
         return {}
-    parents: dict[UUID, UUID | None] = {
-        row.id: row.parent_id
-        for row in conn.execute(
-            select(categories.c.id, categories.c.parent_id).where(
-                categories.c.service_id == service_id
-            )
-        )
-    }
     placed: dict[UUID, set[UUID]] = {pid: set() for pid in wanted}
-    for row in conn.execute(
-        select(product_categories.c.product_id, product_categories.c.category_id).where(
-            product_categories.c.product_id.in_(wanted)
-        )
-    ):
-        node: UUID | None = row.category_id
-        # The tree has no cycles (every move checks it); the bound guards a broken row anyway.
-        for _ in range(len(parents) + 1):
-            if node is None or node not in parents or node in placed[row.product_id]:
-                break
-            placed[row.product_id].add(node)
-            node = parents[node]
+    rows = conn.execute(_ANCESTORS, {"ids": wanted, "service_id": service_id})
+    for row in rows:
+        placed[row.product_id].add(row.category_id)
     return {pid: frozenset(found) for pid, found in placed.items()}
 
 
