@@ -32,8 +32,8 @@ from coffer.web.admin.desk.common import parse_id
 from coffer.web.admin.desk.forms import FormError, FormState
 from coffer.web.admin.rendering import translator
 from coffer.web.cash import charge_forms, charge_views
-from coffer.web.cash.context import current_session, posted_form, runtime
-from coffer.web.cash.pages import member_page, session_ended
+from coffer.web.cash.context import current_session, runtime
+from coffer.web.cash.pages import member_form, member_page, session_ended
 from coffer.web.cash.problems import problem
 
 router = APIRouter()
@@ -112,12 +112,10 @@ def confirm(request: Request) -> HTMLResponse:
 @router.post("/charge")
 async def start_charge(request: Request) -> Response:
     """Open the charge and hand the browser to the PG's checkout page."""
-    session = current_session(request, touch=True)
-    if session is None:
-        return problem(request, "no_session", 401)
-    values = await posted_form(request, session)
-    if values is None:
-        return problem(request, "csrf_failed", 403)
+    posted = await member_form(request)
+    if isinstance(posted, Response):
+        return posted
+    session, values = posted
     rt = runtime(request)
     now = rt.clock.now()
     _ = translator(request)
@@ -220,12 +218,10 @@ def charge_live(request: Request, charge_id: str) -> HTMLResponse:
 @router.post("/charges/{charge_id}/refund")
 async def request_refund(request: Request, charge_id: str) -> Response:
     """Refund all of the charge's unspent cash; a refusal shows the page with why."""
-    session = current_session(request, touch=True)
-    if session is None:
-        return problem(request, "no_session", 401)
-    values = await posted_form(request, session)
-    if values is None:
-        return problem(request, "csrf_failed", 403)
+    posted = await member_form(request)
+    if isinstance(posted, Response):
+        return posted
+    session, values = posted
     cid = parse_id(charge_id)
     if cid is None:
         return problem(request, "not_found", 404)

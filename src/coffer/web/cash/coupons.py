@@ -24,8 +24,8 @@ from coffer.web.admin.desk.common import parse_id
 from coffer.web.admin.desk.forms import text
 from coffer.web.admin.rendering import translator
 from coffer.web.cash import coupon_views
-from coffer.web.cash.context import current_session, posted_form, runtime
-from coffer.web.cash.pages import member_page
+from coffer.web.cash.context import current_session, runtime
+from coffer.web.cash.pages import member_form, member_page
 from coffer.web.cash.problems import problem
 
 router = APIRouter()
@@ -65,12 +65,10 @@ def coupons_tab(request: Request, redeemed: str = "") -> HTMLResponse:
 @router.post("/coupons/redeem")
 async def coupons_redeem(request: Request) -> Response:
     """Redeem the code typed, once per form."""
-    session = current_session(request, touch=True)
-    if session is None:
-        return problem(request, "no_session", 401)
-    values = await posted_form(request, session)
-    if values is None:
-        return problem(request, "csrf_failed", 403)
+    posted = await member_form(request)
+    if isinstance(posted, Response):
+        return posted
+    session, values = posted
     code, key = text(values, "code"), text(values, "key")
     rt = runtime(request)
     try:

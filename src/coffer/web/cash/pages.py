@@ -13,11 +13,11 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from coffer.tenancy.cash_sessions import CashSession
 from coffer.web.cash import views
-from coffer.web.cash.context import current_session, private, runtime
+from coffer.web.cash.context import current_session, posted_form, private, runtime
 from coffer.web.cash.problems import problem
 from coffer.web.templating import render
 
@@ -56,6 +56,18 @@ def _history_query(request: Request) -> tuple[str, UUID | None] | None:
     except ValueError:
         return None
     return show, before
+
+
+async def member_form(request: Request) -> tuple[CashSession, dict[str, Any]] | Response:
+    """The signed-in member's session and the fields they posted, or the page that refuses
+    the post: 401 ``no_session`` (signed out) or 403 ``csrf_failed`` (no or a wrong token)."""
+    session = current_session(request, touch=True)
+    if session is None:
+        return problem(request, "no_session", 401)
+    values = await posted_form(request, session)
+    if values is None:
+        return problem(request, "csrf_failed", 403)
+    return session, values
 
 
 def session_ended(request: Request, name: str) -> HTMLResponse:

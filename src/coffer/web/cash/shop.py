@@ -43,8 +43,8 @@ from coffer.web.admin.desk.common import parse_id
 from coffer.web.admin.desk.forms import FormError, Gettext, text
 from coffer.web.admin.rendering import translator
 from coffer.web.cash import coupon_views, shop_views
-from coffer.web.cash.context import current_session, posted_form, runtime
-from coffer.web.cash.pages import member_page
+from coffer.web.cash.context import current_session, runtime
+from coffer.web.cash.pages import member_form, member_page
 from coffer.web.cash.problems import problem
 from coffer.web.formatting import money
 
@@ -273,12 +273,10 @@ def explain(error: CofferError, code: str, _: Gettext, timezone: str = "Asia/Seo
 @router.post("/shop/products/{product_id}/buy")
 async def shop_buy(request: Request, product_id: str) -> Response:
     """Buy what the member confirmed; once per confirmation form."""
-    session = current_session(request, touch=True)
-    if session is None:
-        return problem(request, "no_session", 401)
-    values = await posted_form(request, session)
-    if values is None:
-        return problem(request, "csrf_failed", 403)
+    posted = await member_form(request)
+    if isinstance(posted, Response):
+        return posted
+    session, values = posted
     pid = parse_id(product_id)
     if pid is None:
         return problem(request, "not_found", 404)
