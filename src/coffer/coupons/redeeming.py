@@ -118,18 +118,6 @@ def check_attempts(conn: Connection, member: Member, now: datetime) -> None:
     _refuse_over_limit(conn, member.id, now, in_flight=False)
 
 
-def record_failed_attempt(
-    conn: Connection, service_id: UUID, member_id: UUID, error_code: str, now: datetime
-) -> None:
-    """Write one failed attempt (in a transaction of its own: the refused one rolled back)."""
-    conn.execute(
-        insert(coupon_attempts).values(
-            id=uuid7(), service_id=service_id, member_id=member_id, succeeded=False,
-            error=error_code[:60], at=now,
-        )
-    )  # fmt: skip
-
-
 def _reserve_attempt(conn: Connection, service_id: UUID, member_id: UUID, now: datetime) -> UUID:
     """Under the member's wallet lock, check the limit counting the attempts in flight, and
     count this one as failed (``pending``) until it is settled: concurrent attempts cannot

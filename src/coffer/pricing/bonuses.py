@@ -398,17 +398,6 @@ def bonuses_for_lots(
     return found
 
 
-def event_bonus_list(
-    conn: Connection, event_id: UUID, *, before: UUID | None = None, limit: int = 50
-) -> list[EventBonus]:
-    """The event's bonuses, newest first (``before``: the cursor, the last id of a page)."""
-    query = _bonus_query().where(event_bonuses.c.event_id == event_id)
-    if before is not None:
-        query = query.where(event_bonuses.c.id < before)
-    query = query.order_by(None).order_by(event_bonuses.c.id.desc()).limit(limit)
-    return [EventBonus.of(row) for row in conn.execute(query).mappings()]
-
-
 def event_stats(conn: Connection, event_id: UUID) -> EventStats:
     """How many bonuses the event gave, their sum, what refunds took back, to how many members."""
     row = conn.execute(
