@@ -27,7 +27,7 @@ from coffer.ledger.tables import journals, lots
 from coffer.payments import refunds as refunds_module
 from coffer.payments.charges import charge_by_id, timeline
 from coffer.payments.tables import refunds
-from coffer.pricing import bonuses
+from coffer.pricing import bonuses, usage
 from coffer.pricing.tables import bonus_clawbacks
 from coffer.server import create_server
 from coffer.tenancy import service as tenancy
@@ -89,6 +89,10 @@ def test_a_full_refund_claws_back_the_whole_bonus(db: Database, clock: ManualClo
     assert budget_spent(scene, event.id) == 0
     stats = db.read(lambda c: bonuses.event_stats(c, event.id))
     assert (stats.issued, stats.clawed_back, stats.net) == (1_000, 1_000, 0)
+    charge(scene, "m1", 20_000)  # the admin overview's figures: net of the claw-back
+    assert db.read(lambda c: usage.event_usage(c, [event.id, event.id])) == {
+        event.id: usage.Usage(uses=2, members=2, amount=2_000)
+    }
     assert_invariants(db)
 
 

@@ -9,8 +9,7 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from coffer.pricing.bonuses import event_stats
-from coffer.pricing.tables import policy_uses
+from coffer.pricing.tables import event_bonuses, policy_uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +41,20 @@ def policy_usage(conn: Connection, policy_ids: Iterable[UUID]) -> dict[UUID, Usa
 
 
 def event_usage(conn: Connection, event_ids: Iterable[UUID]) -> dict[UUID, Usage]:
-    """Per event, the bonuses it gave, to how many members, and their sum net of claw-backs."""
-    found: dict[UUID, Usage] = {}
-    for event_id in sorted(set(event_ids)):
-        stats = event_stats(conn, event_id)
-        if stats.bonuses:
-            found[event_id] = Usage(stats.bonuses, stats.members, stats.net)
-    return found
+    """Per event, the bonuses it gave, to how many members, and their sum net of claw-backs
+    (one query for all of them). Events that never gave a bonus are absent."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return {}
+    b = event_bonuses
+    rows = conn.execute(
+        select(
+            b.c.event_id,
+            func.count(),
+            func.count(func.distinct(b.c.member_id)),
+            func.sum(b.c.amount - b.c.clawed_back),
+        )
+        .where(b.c.event_id.in_(ids))
+        .group_by(b.c.event_id)
+    )
+    return {row[0]: Usage(int(row[1]), int(row[2]), int(row[3])) for row in rows}
